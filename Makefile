@@ -5,7 +5,6 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-JB     := $(VENV)/bin/jupyter-book
 
 .PHONY: book test strict-book system-deps page clean help
 help:
@@ -20,16 +19,13 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# jupyter-cache keys a page on its own cells only; a change to the course library must re-execute
-# every page, so the cache is dropped whenever gated/ changes.
+# tools/build_book.py drops the execution cache when gated/ changed (jupyter-cache cannot see it).
 book: $(STAMP)
-	$(PY) tools/cache_key.py _build
-	$(JB) build . --keep-going
+	$(PY) tools/build_book.py
 
 # The strict build of the tests: fresh output folder, fresh cache, warnings are errors.
 strict-book: $(STAMP)
-	rm -rf _build/strict
-	$(JB) build . --path-output _build/strict -W -n --keep-going --all
+	$(PY) tools/build_book.py --strict
 
 system-deps:
 	tools/system-deps.sh
