@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The environment's tools first on PATH (nbgrader calls alembic, jupyter-book calls jupyter).
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: book test strict-book system-deps page clean help
 help:
