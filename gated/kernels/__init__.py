@@ -1,0 +1,9 @@
+"""Triton kernels of the GRU, in teaching order; each compiles on a CUDA device and runs on the CPU
+under Triton's interpreter (``TRITON_INTERPRET=1``, set by :mod:`gated` when there is no GPU).
+
+* :mod:`~gated.kernels.pointwise`: the fused elementwise step, ``gru_pointwise(gi, gh, h) -> h'``;
+* :mod:`~gated.kernels.stepwise`: the cuDNN structure, ``gru_stepwise(x, state_dict, h0)``;
+* :mod:`~gated.kernels.persistent`: the whole time loop in one launch, ``gru_persistent(x, state_dict, h0)``;
+* :mod:`~gated.kernels.mingru`: minGRU, sequential and as a parallel scan.
+"""
+import gated  # noqa: F401  (must precede any import of triton)
