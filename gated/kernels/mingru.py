@@ -151,3 +151,22 @@ def mingru_scan(x: Tensor, weight: Tensor, bias: Tensor | None = None, h0: Tenso
     result as :func:`mingru_reference`: x (T, B, I) -> ``(output (T, B, H), h_n (B, H))``."""
     block_t = min(block_t, max(2, triton.next_power_of_2(x.shape[0])))
     return _launch(mingru_scan_kernel, x, weight, bias, h0, block_h, BLOCK_T=block_t)
+
+
+def mingru_scan_torch(x: Tensor, weight: Tensor, bias: Tensor | None = None,
+                      h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """minGRU as a Hillis–Steele prefix scan in PyTorch: ⌈log₂ T⌉ rounds of whole-sequence operations
+    instead of T steps. Same call and result as :func:`mingru_reference`. Does O(T log T) work, which
+    a parallel machine (or a vectorised CPU) pays for with a chain of ⌈log₂ T⌉ dependent rounds."""
+    z_pre, cand = _projection(x, weight, bias).chunk(2, dim=-1)
+    h0 = _initial_state(x, weight, h0)
+    z = torch.sigmoid(z_pre)
+    a, c = 1 - z, z * cand
+    shift = 1
+    while shift < x.shape[0]:
+        # step t absorbs the composed steps ending at t − shift: (a, c)_t ← (a_{t−s} a_t, a_t c_{t−s} + c_t)
+        c = torch.cat([c[:shift], a[shift:] * c[:-shift] + c[shift:]])
+        a = torch.cat([a[:shift], a[shift:] * a[:-shift]])
+        shift *= 2
+    out = a * h0 + c
+    return out, out[-1]

@@ -1,0 +1,118 @@
+"""A model, not a measurement: the work of one GRU layer's forward pass and what it implies on a GPU.
+
+For batch B, hidden size H, input size I and length T, count the floating-point operations, the fewest
+bytes any implementation must move, and lower bounds on time from the device's peak rates, its kernel
+launch cost and the T dependent steps. Every time here is a floor computed from datasheet figures;
+real kernels are slower. Measured times live in ``bench/records/`` and come from a GPU only.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+
+# FLOPs per element of the state per step in the fused pointwise kernel, exp counted as one:
+# r and z: an add and a sigmoid (neg, exp, add, div) each = 10; n: gi_n + r·gh_n = 2, tanh built from
+# exp (abs, mul, exp, sub, add, div, select) = 7; h' = (1 − z)·n + z·h = 4.
+POINTWISE_FLOPS = 23
+
+
+@dataclass(frozen=True)
+class Device:
+    """Datasheet figures of a GPU (peak rates, not achieved ones), each with its source."""
+
+    name: str
+    sms: int
+    smem_per_sm: int            # bytes of shared memory per SM
+    registers_per_sm: int       # bytes of register file per SM
+    l2_bytes: int
+    hbm_bytes_per_s: float
+    peak_flops: dict[str, float]  # dense matrix-product peak by operand type
+    launch_s: float             # one kernel launch, as an assumption (not a datasheet figure)
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+H100_SXM = Device(
+    name="NVIDIA H100 SXM5 (datasheet figures)",
+    sms=132,
+    smem_per_sm=228 * 1024,
+    registers_per_sm=256 * 1024,
+    l2_bytes=50 * 1024**2,
+    hbm_bytes_per_s=3.35e12,
+    peak_flops={"bfloat16": 989e12, "float16": 989e12, "tf32": 495e12, "float32": 67e12},
+    launch_s=4.5e-6,
+    sources={
+        "SMs, L2, HBM3 bandwidth, peak FLOP/s": "NVIDIA H100 Tensor Core GPU datasheet (SXM5, dense)",
+        "shared memory and register file per SM": "NVIDIA Hopper Tuning Guide / H100 architecture whitepaper",
+        "launch cost": "assumption: several µs per launch (about 4.5 µs for a cached Triton launch on "
+                       "recent GPUs); a measured value belongs in a bench record",
+    },
+)
+
+
+def gru_layer_flops(batch: int, hidden: int, inputs: int, steps: int) -> dict[str, int]:
+    """FLOPs of one GRU layer's forward pass, by part (a multiply-add counts as 2)."""
+    input_projection = 2 * steps * batch * inputs * 3 * hidden
+    recurrent = 2 * steps * batch * hidden * 3 * hidden
+    pointwise = POINTWISE_FLOPS * steps * batch * hidden
+    return {"input projection": input_projection, "recurrent": recurrent, "pointwise": pointwise,
+            "total": input_projection + recurrent + pointwise}
+
+
+def gru_layer_min_bytes(batch: int, hidden: int, inputs: int, steps: int, dtype: str) -> int:
+    """Fewest bytes any forward pass moves to and from memory: weights, x, h0 read once; outputs written once."""
+    weights = 3 * hidden * (inputs + hidden + 2)
+    return BYTES[dtype] * (weights + steps * batch * inputs + batch * hidden + steps * batch * hidden)
+
+
+def stepwise_bytes(batch: int, hidden: int, inputs: int, steps: int, dtype: str) -> int:
+    """Bytes moved by the stepwise (cuDNN-structured) layer: W_hh re-read and gates round-tripped every step."""
+    s = BYTES[dtype]
+    projection = s * (3 * hidden * inputs + steps * batch * inputs + steps * batch * 3 * hidden)
+    per_step = s * (3 * hidden * hidden + batch * hidden + batch * 3 * hidden   # product: W_hh, h in; gh out
+                    + batch * 7 * hidden + batch * hidden)                     # pointwise: gi, gh, h in; h' out
+    return projection + steps * per_step
+
+
+def fits_one_sm(hidden: int, dtype: str, device: Device = H100_SXM) -> bool:
+    """Whether W_hh (3H² elements) fits in one SM's shared memory: the persistent kernel's condition."""
+    return 3 * hidden * hidden * BYTES[dtype] <= device.smem_per_sm
+
+
+def largest_hidden_one_sm(dtype: str, device: Device = H100_SXM) -> int:
+    """Largest H with 3H² weights in one SM's shared memory."""
+    return math.isqrt(device.smem_per_sm // (3 * BYTES[dtype]))
+
+
+def gru_layer_model(batch: int, hidden: int, inputs: int, steps: int, dtype: str = "bfloat16",
+                    device: Device = H100_SXM) -> dict[str, float]:
+    """Floors on the time of one GRU layer's forward pass, in microseconds, with the counts behind them.
+
+    * ``compute floor``: all FLOPs at the device's dense peak for ``dtype``;
+    * ``memory floor``: the fewest bytes at the HBM bandwidth;
+    * ``stepwise launch floor``: 2 launches per step (product, pointwise) times T, nothing else;
+    * ``stepwise W_hh traffic``: W_hh re-read every step, at the HBM bandwidth (a pessimistic floor:
+      3H² fits in L2, whose bandwidth is higher but not on the datasheet);
+    * ``persistent step floor``: one program per 16 batch rows, so only ⌈B/16⌉ SMs do the recurrent
+      product, each at 1/SMs of the peak (only meaningful when W_hh fits one SM).
+    """
+    flops = gru_layer_flops(batch, hidden, inputs, steps)
+    peak = device.peak_flops[dtype]
+    min_bytes = gru_layer_min_bytes(batch, hidden, inputs, steps, dtype)
+    busy_sms = min(device.sms, math.ceil(batch / 16))
+    us = 1e6
+    return {
+        "FLOPs": flops["total"],
+        "recurrent FLOPs": flops["recurrent"],
+        "min bytes": min_bytes,
+        "stepwise bytes": stepwise_bytes(batch, hidden, inputs, steps, dtype),
+        "recurrent FLOPs per W_hh byte": 2 * batch / BYTES[dtype],
+        "device FLOPs per HBM byte": peak / device.hbm_bytes_per_s,
+        "compute floor µs": flops["total"] / peak * us,
+        "memory floor µs": min_bytes / device.hbm_bytes_per_s * us,
+        "stepwise launch floor µs": 2 * steps * device.launch_s * us,
+        "stepwise W_hh traffic µs": steps * 3 * hidden * hidden * BYTES[dtype] / device.hbm_bytes_per_s * us,
+        "persistent fits one SM": fits_one_sm(hidden, dtype, device),
+        "persistent recurrent floor µs": flops["recurrent"] / (peak * busy_sms / device.sms) * us,
+    }
