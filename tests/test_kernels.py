@@ -131,6 +131,14 @@ def test_mingru_scan_equals_sequential_and_reference(steps, batch, hidden, block
     assert relative_error(scan_out, want_out) < RTOL and relative_error(scan_h, want_h) < RTOL
 
 
+@pytest.mark.parametrize("steps", [1, 7, 100])
+def test_mingru_torch_scan_equals_reference(steps):
+    weight, bias = _mingru_weights(4, 5)
+    x, h0 = _data(steps, 3, 4, 5, 1)
+    want_out, _ = mingru.mingru_reference(x, weight, bias, h0[0])
+    assert relative_error(mingru.mingru_scan_torch(x, weight, bias, h0[0])[0], want_out) < RTOL
+
+
 def test_mingru_reference_recurrence_is_the_stated_update():
     """h_t = (1 − σ(W_z x + b_z)) h_{t−1} + σ(W_z x + b_z)(W_h x + b_h), checked for one step."""
     weight, bias = _mingru_weights(3, 4)
