@@ -1,0 +1,7 @@
+"""The grading specs of the course's nbgrader assignments: ``SPECS[name]`` is an AssignmentSpec."""
+from __future__ import annotations
+
+from autograder.assignments import gru
+from autograder.spec import AssignmentSpec
+
+SPECS: dict[str, AssignmentSpec] = {spec.name: spec for spec in (gru.SPEC,)}
