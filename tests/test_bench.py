@@ -64,3 +64,42 @@ def test_main_on_cpu_writes_nothing_into_the_records_folder(tmp_path, monkeypatc
     assert not (tmp_path / "records").exists()
     assert json.loads(out.read_text())["environment"]["backend"] == "interpreter"
     assert "no GPU figures" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------- the GPU model
+
+from gated import gpu_model  # noqa: E402
+
+
+def test_model_counts_two_flops_per_multiply_add_of_both_products():
+    flops = gpu_model.gru_layer_flops(batch=2, hidden=3, inputs=5, steps=7)
+    assert flops["input projection"] == 2 * 7 * 2 * 5 * 9
+    assert flops["recurrent"] == 2 * 7 * 2 * 3 * 9
+    assert flops["total"] == flops["input projection"] + flops["recurrent"] + 23 * 7 * 2 * 3
+
+
+def test_model_fewest_bytes_count_every_weight_of_nn_gru_once():
+    params = sum(p.numel() for p in torch.nn.GRU(5, 3).parameters())
+    io = 7 * 2 * 5 + 2 * 3 + 7 * 2 * 3  # x, h0, outputs
+    assert gpu_model.gru_layer_min_bytes(2, 3, 5, 7, "float32") == 4 * (params + io)
+
+
+def test_model_stepwise_traffic_exceeds_the_minimum_by_rereading_w_hh():
+    fewest = gpu_model.gru_layer_min_bytes(16, 256, 256, 512, "bfloat16")
+    stepwise = gpu_model.stepwise_bytes(16, 256, 256, 512, "bfloat16")
+    assert stepwise > fewest + 511 * 3 * 256 * 256 * 2
+
+
+def test_largest_hidden_one_sm_is_the_boundary_of_fits_one_sm():
+    for dtype in ("float32", "bfloat16"):
+        largest = gpu_model.largest_hidden_one_sm(dtype)
+        assert gpu_model.fits_one_sm(largest, dtype) and not gpu_model.fits_one_sm(largest + 1, dtype)
+    assert gpu_model.largest_hidden_one_sm("float32") == 139  # 3·H²·4 bytes ≤ 228 KiB
+
+
+def test_model_floors_are_counts_over_datasheet_rates():
+    model = gpu_model.gru_layer_model(16, 1024, 1024, 512, "bfloat16")
+    device = gpu_model.H100_SXM
+    assert model["compute floor µs"] == pytest.approx(model["FLOPs"] / device.peak_flops["bfloat16"] * 1e6)
+    assert model["stepwise launch floor µs"] == pytest.approx(2 * 512 * device.launch_s * 1e6)
+    assert model["recurrent FLOPs per W_hh byte"] == 16
