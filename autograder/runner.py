@@ -1,0 +1,213 @@
+"""The program that runs one submission INSIDE the sandbox (stdlib, numpy and IPython only).
+
+Usage: ``python runner.py JOB_DIR OUT_DIR --events-fd=N``. ``JOB_DIR/job.json`` holds the setup source, the cells to
+execute in order, the probes' sources and the cases (arrays as ``.npy`` files next to it). Progress
+goes to the file descriptor given by ``--events-fd=N`` as JSON lines (``start``/``end`` of every cell and probe), results go to
+``OUT_DIR/<grade_id>.<case>.json`` with arrays as ``.npy``. Nothing here is trusted by the grader:
+the student's code shares this process and may tamper with all of it; the parent enforces the time
+limits from outside and believes the results only as data.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import traceback
+
+import numpy as np
+
+_FD = int(sys.argv[3].split("=")[1]) if len(sys.argv) > 3 and sys.argv[3].startswith("--events-fd=") else 2
+_EVENTS = os.fdopen(_FD, "w", buffering=1)
+
+
+# Our own references, taken before any student code runs (which may replace the builtins).
+_exec, _compile, _dumps = exec, compile, json.dumps
+
+
+def emit(**event) -> None:
+    try:
+        _EVENTS.write(_dumps(event) + "\n")
+        _EVENTS.flush()
+    except Exception:  # the student closed or broke our channel: the parent notices the silence
+        pass
+
+
+class Timeout(BaseException):
+    """Raised by the interval timer when a cell or a probe runs past its limit."""
+
+
+def _alarm(signum, frame):
+    raise Timeout()
+
+
+def one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+class _Shell:
+    """A stand-in for ``get_ipython()``: runs the few magics a notebook needs, has no hooks at all."""
+
+    def __init__(self, ns: dict) -> None:
+        self.user_ns = ns
+
+    def run_line_magic(self, name: str, line: str, _stack_depth: int = 1):
+        if name in ("time", "timeit"):
+            return exec(line, self.user_ns)  # noqa: S102 - student code runs here by design
+        return None  # %matplotlib, %load_ext, %config ... have no effect on grading
+
+    def run_cell_magic(self, name: str, line: str, cell: str):
+        if name in ("time", "timeit", "capture"):
+            return exec(cell, self.user_ns)  # noqa: S102
+        return None
+
+    def system(self, cmd: str):
+        return None
+
+    getoutput = system
+
+    def __getattr__(self, name: str):
+        raise AttributeError(f"the grader runs notebooks without IPython: get_ipython().{name} is unavailable")
+
+
+def to_python(source: str) -> str:
+    """Translate IPython syntax (magics, ``!cmd``) to plain Python."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        return TransformerManager().transform_cell(source)
+    except Exception:
+        return source
+
+
+def run_limited(seconds: float, fn, *args):
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01))
+    try:
+        return fn(*args)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def load_inputs(job_dir: str, spec: dict) -> dict:
+    inputs = {}
+    for key, item in spec.items():
+        if item["type"] == "npy":
+            inputs[key] = np.load(os.path.join(job_dir, item["file"]), allow_pickle=False)
+        else:
+            inputs[key] = item["value"]
+    return inputs
+
+
+def to_plain(value):
+    """A probe's value as JSON-able data or a numpy array (never an object array)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "json", bool(value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return "json", int(value)
+    if isinstance(value, (float, np.floating)):
+        return "json", float(value)
+    if isinstance(value, str):
+        return "json", str(value)
+    if value is None:
+        return "json", None
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    array = np.array(value)
+    if array.dtype == object:
+        raise TypeError(f"cannot send a value of type {type(value).__name__} as an array")
+    return "npy", array
+
+
+def write_result(out_dir: str, grade_id: str, k: int, result: dict) -> None:
+    stem = f"{grade_id}.{k}"
+    payload = {"kind": "ok", "values": {}}
+    for n, (key, value) in enumerate(result.items()):
+        kind, plain = to_plain(value)
+        if kind == "npy":
+            name = f"{stem}.{n}.npy"
+            np.save(os.path.join(out_dir, name), np.array(plain, order="C"), allow_pickle=False)
+            payload["values"][str(key)] = {"type": "npy", "file": name}
+        else:
+            payload["values"][str(key)] = {"type": "json", "value": plain}
+    with open(os.path.join(out_dir, stem + ".json"), "w") as fh:
+        json.dump(payload, fh)
+
+
+def write_error(out_dir: str, grade_id: str, k: int, kind: str, message: str) -> None:
+    with open(os.path.join(out_dir, f"{grade_id}.{k}.json"), "w") as fh:
+        json.dump({"kind": "error", "error_kind": kind, "message": message}, fh)
+
+
+def main() -> None:
+    job_dir, out_dir = sys.argv[1], sys.argv[2]
+    if os.path.isdir("/work/submission"):
+        os.chdir("/work/submission")  # the private working folder (in the sandbox)
+    with open(os.path.join(job_dir, "job.json")) as fh:
+        job = json.load(fh)
+    skip_cells = set(job.get("skip_cells", []))
+    skip_probes = {tuple(x) for x in job.get("skip_probes", [])}
+    ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
+    shell = _Shell(ns)
+    ns["get_ipython"] = lambda: shell
+    emit(ev="ready")
+    if job.get("setup"):
+        try:
+            exec(compile(job["setup"], "<setup>", "exec"), ns)  # noqa: S102 - trusted setup
+        except BaseException as exc:  # noqa: BLE001
+            emit(ev="setup", status="error", error=one_line(exc))
+            sys.stderr.write(traceback.format_exc())
+            os._exit(3)
+    for cell in job["cells"]:
+        i = cell["index"]
+        if i in skip_cells:
+            continue
+        emit(ev="cell", i=i, status="start")
+        try:
+            code = _compile(to_python(cell["source"]), f"<cell {i}>", "exec")
+            run_limited(job["cell_timeout_s"], _exec, code, ns)
+            emit(ev="cell", i=i, status="ok")
+        except Timeout:
+            emit(ev="cell", i=i, status="timeout", error=f"stopped after {job['cell_timeout_s']:g} s")
+        except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt included
+            emit(ev="cell", i=i, status="error", error=one_line(exc))
+    for check in job["checks"]:
+        grade_id = check["grade_id"]
+        probe_ns: dict = {"__name__": "probe"}
+        try:
+            exec(compile(check["probe"], f"<probe {grade_id}>", "exec"), probe_ns)  # noqa: S102 - trusted
+            probe = probe_ns["probe"]
+        except BaseException as exc:  # noqa: BLE001
+            for k in range(len(check["cases"])):
+                write_error(out_dir, grade_id, k, "exception", f"probe failed to load: {one_line(exc)}")
+            continue
+        for k, case in enumerate(check["cases"]):
+            if (grade_id, k) in skip_probes:
+                continue
+            emit(ev="probe", g=grade_id, k=k, status="start")
+            try:
+                inputs = load_inputs(job_dir, case)
+                result = run_limited(check["timeout_s"], probe, ns, inputs)
+                if not isinstance(result, dict):
+                    raise TypeError(f"the probe returned {type(result).__name__}, not a dict")
+                write_result(out_dir, grade_id, k, result)
+                emit(ev="probe", g=grade_id, k=k, status="ok")
+            except Timeout:
+                write_error(out_dir, grade_id, k, "timeout", f"stopped after {check['timeout_s']:g} s")
+                emit(ev="probe", g=grade_id, k=k, status="timeout")
+            except MemoryError:
+                write_error(out_dir, grade_id, k, "memory", "ran out of memory (MemoryError)")
+                emit(ev="probe", g=grade_id, k=k, status="error")
+            except BaseException as exc:  # noqa: BLE001
+                tb = traceback.extract_tb(exc.__traceback__)
+                where = next((f" (in {f.name}, line {f.lineno})" for f in reversed(tb) if f.filename.startswith("<cell")), "")
+                write_error(out_dir, grade_id, k, "exception", one_line(exc) + where)
+                emit(ev="probe", g=grade_id, k=k, status="error")
+    emit(ev="done")
+    sys.stdout.flush()
+    os._exit(0)  # do not run the student's atexit hooks or finalizers
+
+
+if __name__ == "__main__":
+    main()

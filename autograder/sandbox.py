@@ -1,0 +1,299 @@
+"""Run one submission's job inside bubblewrap, with rlimits, time limits and a capped output.
+
+The sandbox (see :func:`command`): ``prlimit`` sets the resource limits, ``bwrap`` unshares the PID,
+network, IPC and UTS namespaces, mounts read-only only the Python install, the virtual environment,
+the course library and the runner, a private tmpfs ``/tmp``, the job (read-only) and a private
+writable working folder and output folder for this submission; ``setpriv`` then drops to an
+unprivileged user of its own (one uid per worker, so a fork storm in one sandbox cannot starve
+another), with no capabilities and ``no_new_privs``. ``--die-with-parent`` and the PID namespace
+kill every process the submission started when it ends or is killed.
+
+The parent watches the runner's progress events; a cell or probe that runs past its limit, or a
+process that dies, is attributed to the cell or probe in progress, which is skipped on the next
+attempt so that the rest of the notebook is still graded.
+"""
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+RUNNER = Path(__file__).with_name("runner.py")
+GIB = 1024**3
+MIB = 1024**2
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The sandbox's limits; the defaults are the documented ones."""
+
+    memory_bytes: int = 4 * GIB  # RLIMIT_AS of every process (torch alone maps about 1.5 GiB)
+    cpu_s: int = 600  # RLIMIT_CPU of every process
+    nproc: int = 64  # RLIMIT_NPROC of the sandbox's own uid
+    fsize_bytes: int = 64 * MIB  # RLIMIT_FSIZE: largest file it may write
+    nofile: int = 256  # RLIMIT_NOFILE
+    tmpfs_bytes: int = 256 * MIB  # size of the private /tmp
+    output_bytes: int = 256 * 1024  # stdout+stderr kept; the rest is read and dropped
+    startup_s: float = 60.0  # interpreter start, imports and the trusted setup
+    cell_s: float = 30.0  # one notebook cell
+    gap_s: float = 20.0  # between two events (the runner's own work)
+    submission_s: float = 600.0  # all attempts of one submission together
+    max_attempts: int = 8
+
+    def describe(self) -> str:
+        return (
+            f"memory (address space) {self.memory_bytes / GIB:g} GiB, CPU time {self.cpu_s} s, "
+            f"{self.nproc} processes, files up to {self.fsize_bytes / MIB:g} MiB, {self.nofile} open files, "
+            f"/tmp {self.tmpfs_bytes / MIB:g} MiB, output kept {self.output_bytes // 1024} KiB, "
+            f"{self.cell_s:g} s per cell, {self.submission_s:g} s per submission, no network"
+        )
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or cannot create namespaces on this machine."""
+
+
+def _system_binds() -> list[str]:
+    args: list[str] = ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives"):
+        if os.path.exists(etc):
+            args += ["--ro-bind", etc, etc]
+    return args
+
+
+def _parents(path: str) -> list[str]:
+    parts = Path(path).parents
+    return [str(p) for p in reversed(list(parts)) if str(p) != "/"]
+
+
+def library_paths() -> list[str]:
+    """What the sandbox may read besides /usr: the Python install, the venv, the course library."""
+    import gated
+
+    paths = {os.path.realpath(sys.base_prefix), os.path.abspath(sys.prefix), os.path.realpath(sys.prefix)}
+    paths.add(str(Path(gated.__file__).resolve().parent))
+    return sorted(p for p in paths if p != "/" and os.path.isdir(p))
+
+
+def contract_files() -> list[str]:
+    """``autograder/spec.py`` (the checks import its ProbeError and Verdict) and the package's
+    ``__init__``: nothing else of the grader (no assignments, no judges) is visible inside."""
+    here = Path(__file__).resolve().parent
+    return [str(here / "__init__.py"), str(here / "spec.py")]
+
+
+def command(job_dir: Path, out_dir: Path, work_dir: Path, uid: int, limits: Limits, events_fd: int,
+            unsafe: bool = False) -> list[str]:
+    """The full command line that runs the runner on one job."""
+    python = os.path.join(sys.prefix, "bin", "python")
+    rlimits = [
+        "prlimit", f"--as={limits.memory_bytes}", f"--cpu={limits.cpu_s}", f"--fsize={limits.fsize_bytes}",
+        f"--nofile={limits.nofile}", "--core=0", "--",
+    ]
+    if unsafe:
+        return rlimits + [python, "-I", str(RUNNER), str(job_dir), str(out_dir), f"--events-fd={events_fd}"]
+    rlimits.insert(-1, f"--nproc={limits.nproc}")
+    args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+    args += _system_binds()
+    made: set[str] = set()
+    for path in library_paths() + contract_files():
+        args += ["--ro-bind", path, path]
+        made.update(_parents(path))
+    args += ["--ro-bind", str(RUNNER), "/grader/runner.py", "--ro-bind", str(job_dir), "/job",
+             "--bind", str(out_dir), "/out", "--bind", str(work_dir), "/work/submission"]
+    made.update(["/grader", "/work"])
+    for parent in sorted(made, key=len):
+        args += ["--chmod", "0755", parent]
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmpfs_bytes), "--perms", "01777",
+             "--tmpfs", "/tmp"]
+    for var, value in _env(uid).items():
+        args += ["--setenv", var, value]
+    args += ["--", "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+             "--bounding-set=-all", "--inh-caps=-all",
+             python, "-I", "/grader/runner.py", "/job", "/out", f"--events-fd={events_fd}"]
+    return rlimits + args
+
+
+def _env(uid: int) -> dict[str, str]:
+    return {
+        "PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "USER": f"student{uid}",
+        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+        "TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": "",
+    }
+
+
+_CHECKED: dict[str, str | None] = {}
+
+
+def check_available() -> None:
+    """Raise :class:`SandboxUnavailable` unless bwrap, prlimit and setpriv work here (checked once)."""
+    if "bwrap" not in _CHECKED:
+        missing = [tool for tool in ("bwrap", "prlimit", "setpriv") if shutil.which(tool) is None]
+        if missing:
+            _CHECKED["bwrap"] = f"missing {', '.join(missing)} (Debian: apt-get install bubblewrap util-linux)"
+        elif os.geteuid() != 0:
+            _CHECKED["bwrap"] = "the sandbox drops to a per-worker uid, which needs root (run the grader as root)"
+        else:
+            probe = subprocess.run(
+                ["bwrap", "--unshare-pid", "--unshare-net", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+                 "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev",
+                 "/usr/bin/true"], capture_output=True, text=True, timeout=30)
+            _CHECKED["bwrap"] = None if probe.returncode == 0 else f"bwrap failed: {probe.stderr.strip()[:200]}"
+    if _CHECKED["bwrap"]:
+        raise SandboxUnavailable(_CHECKED["bwrap"])
+
+
+@dataclass
+class Attempt:
+    events: list[dict] = field(default_factory=list)
+    in_progress: tuple | None = None  # ("cell", i) or ("probe", grade_id, k) or ("startup",)
+    returncode: int | None = None
+    killed: str | None = None  # why the parent killed it: "timeout"
+    done: bool = False
+    output: bytes = b""
+    output_total: int = 0
+
+
+def _drain(stream, limit: int, into: Attempt) -> None:
+    kept = bytearray()
+    total = 0
+    while True:
+        chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
+        if not chunk:
+            break
+        total += len(chunk)
+        if len(kept) < limit:
+            kept += chunk[: limit - len(kept)]
+    into.output, into.output_total = bytes(kept), total
+
+
+def execute(job_dir: Path, out_dir: Path, work_dir: Path, uid: int, limits: Limits, cells: dict[int, float],
+            probes: dict[str, float], deadline: float, unsafe: bool = False) -> Attempt:
+    """Run the runner once; kill it when the cell or probe in progress overruns its limit."""
+    read_fd, write_fd = os.pipe()
+    attempt = Attempt(in_progress=("startup",))
+    cmd = command(job_dir, out_dir, work_dir, uid, limits, write_fd, unsafe)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            pass_fds=(write_fd,), start_new_session=True,
+                            cwd=str(work_dir) if unsafe else None)
+    os.close(write_fd)
+    drainer = threading.Thread(target=_drain, args=(proc.stdout, limits.output_bytes, attempt), daemon=True)
+    drainer.start()
+    selector = selectors.DefaultSelector()
+    events = os.fdopen(read_fd, "rb")
+    selector.register(events, selectors.EVENT_READ)
+    buffer = b""
+    limit_at = time.monotonic() + limits.startup_s
+    try:
+        while True:
+            now = time.monotonic()
+            stop_at = min(limit_at, deadline)
+            if now >= stop_at:
+                attempt.killed = "timeout"
+                break
+            if not selector.select(timeout=stop_at - now):
+                continue
+            chunk = os.read(read_fd, 65536)
+            if not chunk:  # the runner exited (or closed the channel): give it a moment to finish
+                try:
+                    proc.wait(timeout=min(5.0, max(0.1, deadline - time.monotonic())))
+                except subprocess.TimeoutExpired:
+                    attempt.killed = attempt.killed or ("timeout" if time.monotonic() >= deadline else None)
+                break
+            buffer += chunk
+            if len(buffer) > 1_000_000:  # a flood on the event channel: stop listening
+                attempt.killed = "flood"
+                break
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(event, dict):
+                    continue
+                attempt.events.append(event)
+                now = time.monotonic()
+                kind, status = event.get("ev"), event.get("status")
+                if kind == "ready":
+                    attempt.in_progress, limit_at = ("setup",), now + limits.startup_s
+                elif kind == "cell" and status == "start" and event.get("i") in cells:
+                    attempt.in_progress = ("cell", event["i"])
+                    limit_at = now + cells[event["i"]] + 2.0
+                elif kind == "probe" and status == "start" and event.get("g") in probes:
+                    attempt.in_progress = ("probe", event["g"], event.get("k"))
+                    limit_at = now + probes[event["g"]] + 2.0
+                elif kind == "done":
+                    attempt.done, attempt.in_progress = True, None
+                    limit_at = now + limits.gap_s
+                elif status is not None:
+                    attempt.in_progress, limit_at = ("between",), now + limits.gap_s
+    finally:
+        if attempt.killed or proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            attempt.returncode = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            attempt.returncode = proc.wait()
+        selector.close()
+        events.close()
+        drainer.join(timeout=10)
+    return attempt
+
+
+def describe_exit(attempt: Attempt, limits: Limits) -> tuple[str, str]:
+    """(kind, message) for a run that stopped without finishing: ProbeError kinds of the contract."""
+    if attempt.killed == "timeout":
+        return "timeout", "ran past its time limit and was stopped"
+    if attempt.killed == "flood":
+        return "bad-output", "flooded the grader's event channel"
+    code = attempt.returncode
+    signo = -code if code is not None and code < 0 else (code - 128 if code and code > 128 else None)
+    if signo:
+        try:
+            name = signal.Signals(signo).name
+        except ValueError:
+            name = f"signal {signo}"
+        if name == "SIGXCPU":
+            return "timeout", f"used up its CPU time ({limits.cpu_s} s) and was killed"
+        if name == "SIGXFSZ":
+            return "crash", f"wrote a file larger than {limits.fsize_bytes // MIB} MiB and was killed"
+        return "crash", f"the Python process died ({name})"
+    return "crash", f"the Python process exited (status {code}) before the notebook finished"
+
+
+def prepare_dirs(base: Path, uid: int) -> tuple[Path, Path]:
+    """Fresh private working and output folders owned by the sandbox's uid."""
+    work, out = base / "work", base / "out"
+    for path in (work, out):
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        if os.geteuid() == 0:
+            os.chown(path, uid, uid)
+        os.chmod(path, 0o700)
+    return work, out
+
+
+__all__ = ["Limits", "SandboxUnavailable", "check_available", "command", "execute", "describe_exit"]
