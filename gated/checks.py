@@ -1081,3 +1081,304 @@ def check_unpack_pack(unpack: Callable, pack: Callable, suite: str = "visible", 
 def check_gradient_flow(answers: dict[str, float]) -> None:
     """Check the two gradient-flow answers, given as ``{"answer_norm": .., "answer_norm_keep": ..}``."""
     _assert("test_gradient_flow", dict(answers), "visible", 0)
+
+
+# ========================================================================================== BPTT
+
+
+def _bptt_cases(fn: str, args: str, outputs: str) -> Callable:
+    def make(suite: str, seed: int) -> list[dict]:
+        out = []
+        for case in _base_cases(suite, seed):
+            rng = case.pop("_rng")
+            b, t, i, h = case["batch"], case["seq_len"], case["input_size"], case["hidden_size"]
+            case.update({"x": rng.normal(0, 1, (t, b, i)), "h0": rng.normal(0, 0.5, (b, h)),
+                         "W_xh": rng.normal(0, 0.6, (h, i)),
+                         "W_hh": rng.normal(0, 1.1 / math.sqrt(h), (h, h)),
+                         "b": rng.normal(0, 0.3, h), "grad_hs": rng.normal(0, 1, (t, b, h)),
+                         "_fn": fn, "_args": args, "_outputs": outputs})
+            out.append(case)
+        return out
+
+    return make
+
+
+def _rnn_states(case, w_hh=None) -> list[torch.Tensor]:
+    def get(name):
+        value = case[name]
+        return value if isinstance(value, torch.Tensor) else _t(case, name)
+
+    x, h = get("x"), get("h0")
+    w_xh, b = get("W_xh"), get("b")
+    w_hh = _t(case, "W_hh") if w_hh is None else w_hh
+    states = [h]
+    for x_t in x:
+        states.append(torch.tanh(x_t @ w_xh.T + states[-1] @ w_hh.T + b))
+    return states
+
+
+_register(CheckDef(
+    "test_rnn_forward", "call", _bptt_cases("rnn_forward", "x,h0,W_xh,W_hh,b", "hs"),
+    lambda c: _numpy({"hs": torch.stack(_rnn_states(c)[1:])}),
+    (Variant("transposed", lambda c: _numpy({"hs": torch.stack(_rnn_states(c, _t(c, "W_hh").T)[1:])})),),
+    "rnn_forward"))
+
+_BPTT_GRADS = ("grad_W_xh", "grad_W_hh", "grad_b", "grad_h0")
+
+
+def _bptt_expected(case, tanh_derivative=True, last_only=False, transpose=False) -> dict:
+    """dL/dW_xh, dL/dW_hh, dL/db, dL/dh0 for L = sum(grad_hs * hs), by hand (and by variant)."""
+    if tanh_derivative and not last_only and not transpose:  # the reference: autograd
+        leaves = {n: _t(case, n).requires_grad_(True) for n in ("W_xh", "W_hh", "b", "h0")}
+        states = _rnn_states({**case, **{n: v for n, v in leaves.items()}}, leaves["W_hh"])
+        loss = (torch.stack(states[1:]) * _t(case, "grad_hs")).sum()
+        grads = torch.autograd.grad(loss, list(leaves.values()))
+        return _numpy(dict(zip(_BPTT_GRADS, grads)))
+    x, w_xh, w_hh = _t(case, "x"), _t(case, "W_xh"), _t(case, "W_hh")
+    states = _rnn_states(case)
+    grad_hs = _t(case, "grad_hs")
+    if last_only:
+        grad_hs = torch.cat([torch.zeros_like(grad_hs[:-1]), grad_hs[-1:]])
+    g_xh, g_hh, g_b = torch.zeros_like(w_xh), torch.zeros_like(w_hh), torch.zeros(w_hh.shape[0],
+                                                                                   dtype=w_hh.dtype)
+    carry = torch.zeros_like(states[0])
+    for t in reversed(range(len(x))):
+        d_h = grad_hs[t] + carry
+        d_a = d_h * (1 - states[t + 1] ** 2) if tanh_derivative else d_h
+        g_xh += d_a.T @ x[t]
+        g_hh += d_a.T @ states[t]
+        g_b += d_a.sum(0)
+        carry = d_a @ w_hh
+    if transpose:
+        g_hh = g_hh.T
+    return _numpy(dict(zip(_BPTT_GRADS, (g_xh, g_hh, g_b, carry))))
+
+
+_register(CheckDef(
+    "test_rnn_backward", "call",
+    _bptt_cases("rnn_backward", "grad_hs,x,h0,W_xh,W_hh,b", ",".join(_BPTT_GRADS)),
+    _bptt_expected,
+    (Variant("no_tanh_derivative", lambda c: _bptt_expected(c, tanh_derivative=False)),
+     Variant("last_output_only", lambda c: _bptt_expected(c, last_only=True)),
+     Variant("grad_transposed", lambda c: {"grad_W_hh": _bptt_expected(c, transpose=True)["grad_W_hh"]})),
+    "rnn_backward"))
+
+
+def _jacobian_expected(case, one_step=False, transpose=False, tanh_derivative=True) -> dict:
+    """dh_T/dh_0 for each batch element, (B, H, H): the product of diag(1 - h_t^2) W_hh."""
+    states = _rnn_states(case)
+    w_hh = _t(case, "W_hh")
+    steps = range(len(states) - 1, 0, -1)
+    if one_step:
+        steps = [len(states) - 1]
+    b, h = states[0].shape
+    jac = torch.eye(h, dtype=w_hh.dtype).expand(b, h, h)
+    for t in steps:
+        d = (1 - states[t] ** 2) if tanh_derivative else torch.ones_like(states[t])
+        jac = jac @ (d[:, :, None] * w_hh)
+    if transpose:
+        jac = jac.transpose(1, 2)
+    return _numpy({"jacobian": jac})
+
+
+_register(CheckDef(
+    "test_jacobian_product", "call",
+    _bptt_cases("hidden_jacobian", "x,h0,W_xh,W_hh,b", "jacobian"),
+    _jacobian_expected,
+    (Variant("one_step_jacobian", lambda c: _jacobian_expected(c, one_step=True)),
+     Variant("transposed", lambda c: _jacobian_expected(c, transpose=True)),
+     Variant("no_tanh_derivative", lambda c: _jacobian_expected(c, tanh_derivative=False))),
+    "hidden_jacobian"))
+
+
+def _clip_cases(suite: str, seed: int) -> list[dict]:
+    out = []
+    for k, case in enumerate(_base_cases(suite, seed)):
+        rng = case.pop("_rng")
+        i, h = case["input_size"], case["hidden_size"]
+        case.pop("batch"), case.pop("seq_len")
+        grads = {"g0": rng.normal(0, 1, (h, i)), "g1": rng.normal(0, 1, (h, h)),
+                 "g2": rng.normal(0, 1, h)}
+        total = math.sqrt(sum(float((g ** 2).sum()) for g in grads.values()))
+        case.update(grads)
+        case.update({"max_norm": total * (0.4 if k % 2 == 0 else 2.5), "_args": "g0,g1,g2"})
+        out.append(case)
+    return out
+
+
+def _clip_expected(case, always=False, per_tensor=False) -> dict:
+    grads = [_t(case, n).clone() for n in ("g0", "g1", "g2")]
+    max_norm = float(case["max_norm"])
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    if per_tensor:
+        grads = [g * min(1.0, max_norm / float(torch.linalg.vector_norm(g))) for g in grads]
+    elif always:
+        grads = [g * max_norm / total for g in grads]
+    else:  # the reference: torch.nn.utils.clip_grad_norm_ on copies
+        params = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
+        for param, g in zip(params, grads):
+            param.grad = g.clone()
+        total = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        grads = [param.grad for param in params]
+    return _numpy({"g0": grads[0], "g1": grads[1], "g2": grads[2], "total_norm": total})
+
+
+_register(CheckDef(
+    "test_clip", "clip", _clip_cases, _clip_expected,
+    (Variant("clip_always", lambda c: _clip_expected(c, always=True)),
+     Variant("clip_per_tensor", lambda c: _clip_expected(c, per_tensor=True))),
+    "clip_by_global_norm"))
+
+check_rnn_forward = _check_fn("test_rnn_forward", "rnn_forward")
+check_rnn_backward = _check_fn("test_rnn_backward", "rnn_backward")
+check_jacobian_product = _check_fn("test_jacobian_product", "hidden_jacobian")
+check_clip = _check_fn("test_clip", "clip_by_global_norm")
+
+
+# ========================================================================================== LSTM
+
+_LSTM_ORDER = {"ifgo": "ifgo", "ifog": "ifog"}
+
+
+def lstm_variant(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh, *, order="ifgo", tanh_c=True,
+                 g_act=torch.tanh, transpose=False) -> dict:
+    """One LSTM step with a chosen mistake; the defaults give nn.LSTM's step."""
+    wh = weight_hh
+    if transpose:
+        wh = torch.cat([w.T for w in weight_hh.chunk(4)])
+    pre = x @ weight_ih.T + bias_ih + h @ wh.T + bias_hh
+    phys = pre.chunk(4, dim=-1)
+    gates = {name: phys[order.index(name)] for name in "ifgo"}
+    c_next = torch.sigmoid(gates["f"]) * c + torch.sigmoid(gates["i"]) * g_act(gates["g"])
+    h_next = torch.sigmoid(gates["o"]) * (torch.tanh(c_next) if tanh_c else c_next)
+    return {"h_next": h_next, "c_next": c_next}
+
+
+def _lstm_cases(fn: str, args: str, outputs: str, layer: bool) -> Callable:
+    def make(suite: str, seed: int) -> list[dict]:
+        out = []
+        for k, case in enumerate(_base_cases(suite, seed)):
+            rng = case.pop("_rng")
+            b, t, i, h = case["batch"], case["seq_len"], case["input_size"], case["hidden_size"]
+            case.update(_gru_params(rng, i, h, gates=4))
+            case.update({"h": rng.normal(0, 0.8, (b, h)), "c": rng.normal(0, 1, (b, h)),
+                         "_fn": fn, "_outputs": outputs, "_gates": "ifgo", "_args": args})
+            if layer:
+                batch_first, with_h0 = k % 2 == 1, k != 2
+                x = rng.normal(0, 1, (t, b, i))
+                case.update({"x": x.transpose(1, 0, 2).copy() if batch_first else x,
+                             "h0": case.pop("h"), "c0": case.pop("c"), "batch_first": batch_first,
+                             "with_h0": with_h0, "kw_batch_first": batch_first})
+                if not with_h0:
+                    case["_args"] = args.removesuffix(",h0,c0")
+            else:
+                case["x"] = rng.normal(0, 1, (b, i))
+                case.pop("seq_len")
+            out.append(case)
+        return out
+
+    return make
+
+
+def _lstm_step(case, **kw) -> dict:
+    return _numpy(lstm_variant(_t(case, "x"), _t(case, "h"), _t(case, "c"),
+                               *(_t(case, p) for p in _PARAMS), **kw))
+
+
+_LSTM_STEP_VARIANTS = (("lstm_order_ifog", {"order": "ifog"}), ("lstm_no_tanh_c", {"tanh_c": False}),
+                       ("lstm_g_sigmoid", {"g_act": torch.sigmoid}), ("transposed", {"transpose": True}))
+
+_register(CheckDef(
+    "test_lstm_cell", "call",
+    _lstm_cases("lstm_cell", "x,h,c,weight_ih,weight_hh,bias_ih,bias_hh", "h_next,c_next", False),
+    _lstm_step,
+    tuple(Variant(key, (lambda kw: lambda c: _lstm_step(c, **kw))(kw)) for key, kw in _LSTM_STEP_VARIANTS),
+    "lstm_cell"))
+
+
+def _lstm_layer(case, zero_h0=False, first=False, ignore_bf=False, **kw) -> dict | None:
+    x = _t(case, "x")
+    bf = bool(case["batch_first"])
+    b, hs = int(case["batch"]), int(case["hidden_size"])
+    if case["with_h0"] and not zero_h0:
+        h, c = _t(case, "h0"), _t(case, "c0")
+    else:
+        h, c = x.new_zeros(b, hs), x.new_zeros(b, hs)
+    seq = x.transpose(0, 1) if bf and not ignore_bf else x
+    if ignore_bf and seq.shape[1] != b:
+        return None
+    params = [_t(case, p) for p in _PARAMS]
+    outs, cs = [], []
+    for x_t in seq:
+        step = lstm_variant(x_t, h, c, *params, **kw)
+        h, c = step["h_next"], step["c_next"]
+        outs.append(h)
+        cs.append(c)
+    output = torch.stack(outs)
+    if bf and not ignore_bf:
+        output = output.transpose(0, 1)
+    k = 0 if first else -1
+    return _numpy({"output": output, "h_n": outs[k], "c_n": cs[k]})
+
+
+_register(CheckDef(
+    "test_lstm_layer", "call",
+    _lstm_cases("lstm_layer", "x,weight_ih,weight_hh,bias_ih,bias_hh,h0,c0", "output,h_n,c_n", True),
+    _lstm_layer,
+    tuple(Variant(key, (lambda kw: lambda c: _lstm_layer(c, **kw))(kw)) for key, kw in (
+        *_LSTM_STEP_VARIANTS, ("h0_ignored", {"zero_h0": True}), ("h_n_first", {"first": True}),
+        ("batch_first_ignored", {"ignore_bf": True}))),
+    "lstm_layer"))
+
+
+def _forget_cases(suite: str, seed: int) -> list[dict]:
+    out = []
+    for k, case in enumerate(_base_cases(suite, seed)):
+        rng = case.pop("_rng")
+        i, h = case["input_size"], case["hidden_size"]
+        case.pop("batch"), case.pop("seq_len")
+        names = []
+        for layer in range(2):
+            params = _gru_params(rng, i if layer == 0 else h, h, gates=4)
+            for p in _PARAMS:
+                case[f"{p}_l{layer}"] = params[p]
+                names.append(f"{p}_l{layer}")
+        case.update({"num_layers": 2, "value": [1.0, 2.0, -0.5][k % 3], "_args": ",".join(names),
+                     "dtype": "float32", "noncontiguous": False, "_gates": "ifgo"})
+        out.append(case)
+    return out
+
+
+def _forget_expected(case, mode="right") -> dict:
+    h = int(case["hidden_size"])
+    value = float(case["value"])
+    out = {}
+    for name in str(case["_args"]).split(","):
+        v = np.asarray(case[name]).astype(np.float32).astype(np.float64).copy()
+        layer0 = name.endswith("_l0")
+        if name.startswith("bias_ih") and (mode != "first_layer" or layer0):
+            v[{"wrong_slice": slice(0, h)}.get(mode, slice(h, 2 * h))] = value
+        if name.startswith("bias_hh") and (mode != "first_layer" or layer0):
+            if mode == "both":
+                v[h:2 * h] = value
+            elif mode == "wrong_slice":
+                v[0:h] = 0.0
+            else:
+                v[h:2 * h] = 0.0
+        out[name] = v
+    return out
+
+
+MISTAKES["forget_first_layer_only"] = ("only the first layer's forget bias was set; set it in every "
+                                       "layer (bias_ih_l0, bias_ih_l1, ...)")
+
+_register(CheckDef(
+    "test_forget_bias", "forget", _forget_cases, _forget_expected,
+    (Variant("forget_both", lambda c: _forget_expected(c, "both")),
+     Variant("forget_wrong_slice", lambda c: _forget_expected(c, "wrong_slice")),
+     Variant("forget_first_layer_only", lambda c: _forget_expected(c, "first_layer"))),
+    "set_forget_bias"))
+
+check_lstm_cell = _check_fn("test_lstm_cell", "lstm_cell")
+check_lstm_layer = _check_fn("test_lstm_layer", "lstm_layer")
+check_forget_bias = _check_fn("test_forget_bias", "set_forget_bias")

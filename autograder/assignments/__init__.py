@@ -1,7 +1,7 @@
 """The grading specs of the course's nbgrader assignments: ``SPECS[name]`` is an AssignmentSpec."""
 from __future__ import annotations
 
-from autograder.assignments import gru
+from autograder.assignments import bptt, gru, lstm
 from autograder.spec import AssignmentSpec
 
-SPECS: dict[str, AssignmentSpec] = {spec.name: spec for spec in (gru.SPEC,)}
+SPECS: dict[str, AssignmentSpec] = {spec.name: spec for spec in (gru.SPEC, bptt.SPEC, lstm.SPEC)}
