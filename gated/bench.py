@@ -170,7 +170,7 @@ def environment(backend: str) -> dict[str, str]:
                    timer="triton.testing.do_bench, median")
     else:
         env.update(device=f"CPU ({platform.processor() or platform.machine()}), Triton interpreter",
-                   timer="time.perf_counter, median of 5 after one warm-up call")
+                   timer="time.perf_counter, median of 5 after one warm-up call, 1 torch thread")
     return env
 
 
@@ -179,6 +179,17 @@ def run(grid: list[Case], backend: str | None = None, names: list[str] | None = 
     """Time every implementation on every case; returns the record (environment + one row per pair)."""
     backend = backend or kernel_backend()
     device = "cuda" if backend == "cuda" else "cpu"
+    threads = torch.get_num_threads()
+    if device == "cpu":
+        torch.set_num_threads(1)  # one core: steadier on a shared machine than contended threads
+    try:
+        rows = _run_grid(grid, backend, device, names, log)
+    finally:
+        torch.set_num_threads(threads)
+    return {"environment": environment(backend), "results": rows}
+
+
+def _run_grid(grid, backend, device, names, log) -> list[dict]:
     rows = []
     for case in grid:
         reference = None
@@ -201,7 +212,7 @@ def run(grid: list[Case], backend: str | None = None, names: list[str] | None = 
                     row["failed"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
             rows.append(row)
             log(_format_row(row))
-    return {"environment": environment(backend), "results": rows}
+    return rows
 
 
 def _format_row(row: dict) -> str:

@@ -88,15 +88,21 @@ def _check_pointwise_shapes(gi: Tensor, gh: Tensor, h: Tensor) -> None:
         raise ValueError(f"gi, gh and h must be on one device, got {gi.device}, {gh.device}, {h.device}")
 
 
-def gru_pointwise(gi: Tensor, gh: Tensor, h: Tensor, block_b: int = 16, block_h: int = 64) -> Tensor:
+def gru_pointwise(gi: Tensor, gh: Tensor, h: Tensor, block_b: int = 16, block_h: int = 64,
+                  out: Tensor | None = None) -> Tensor:
     """One GRU step's elementwise part, fused. gi, gh: (B, 3H) (columns r, z, n), h: (B, H) -> h' (B, H).
 
-    ``gi = x W_ihᵀ + b_ih`` and ``gh = h W_hhᵀ + b_hh`` as in ``nn.GRU``; h' has h's dtype.
+    ``gi = x W_ihᵀ + b_ih`` and ``gh = h W_hhᵀ + b_hh`` as in ``nn.GRU``; h' has h's dtype. ``out``, if
+    given, is a (B, H) tensor with unit column stride that receives h' (a layer writes it in place).
     """
     _check_pointwise_shapes(gi, gh, h)
     gi, gh, h = gi.contiguous(), gh.contiguous(), h.contiguous()
     batch, hidden = h.shape
-    out = torch.empty_like(h)
+    if out is None:
+        out = torch.empty_like(h)
+    elif out.shape != h.shape or out.dtype != h.dtype or out.stride(1) != 1:
+        raise ValueError(f"expected out of shape {tuple(h.shape)}, dtype {h.dtype}, unit column stride; "
+                         f"got {tuple(out.shape)}, {out.dtype}, strides {out.stride()}")
     block_b = min(block_b, triton.next_power_of_2(batch))
     block_h = min(block_h, triton.next_power_of_2(hidden))
     grid = (triton.cdiv(batch, block_b), triton.cdiv(hidden, block_h))

@@ -34,9 +34,8 @@ from gated.kernels.pointwise import gru_pointwise
 def input_projection(x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None) -> Tensor:
     """GI = x W_ihᵀ + b_ih for all steps in one product. x: (T, B, I) -> (T, B, 3H)."""
     steps, batch, inputs = x.shape
-    gi = x.reshape(steps * batch, inputs) @ weight_ih.T
-    if bias_ih is not None:
-        gi = gi + bias_ih
+    flat = x.reshape(steps * batch, inputs)
+    gi = flat @ weight_ih.T if bias_ih is None else torch.addmm(bias_ih, flat, weight_ih.T)
     return gi.reshape(steps, batch, -1)
 
 
@@ -52,11 +51,10 @@ def gru_layer_stepwise(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tens
     out = x.new_empty(x.shape[0], x.shape[1], weight_hh.shape[1])
     h = h0
     for t in range(x.shape[0]):
-        gh = h @ w_hh_t
-        if bias_hh is not None:
-            gh = gh + bias_hh
-        h = gru_pointwise(gi[t], gh, h)
-        out[t] = h
+        # Two launches per step: the product (with its bias, one addmm) and the fused pointwise kernel,
+        # which writes h_t straight into the output.
+        gh = h @ w_hh_t if bias_hh is None else torch.addmm(bias_hh, h, w_hh_t)
+        h = gru_pointwise(gi[t], gh, h, out=out[t])
     return out
 
 
