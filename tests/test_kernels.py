@@ -14,6 +14,19 @@ from gated.kernels import mingru, persistent, pointwise, stepwise
 
 F32 = torch.float32
 RTOL = 1e-5  # relative error allowed against PyTorch in float32
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # kernels compile on CUDA, else interpreted
+
+
+@pytest.fixture(autouse=True)
+def _true_float32_on_cuda():
+    """cuDNN and cuBLAS may use TF32 for float32 on a GPU; the comparisons need true float32."""
+    if DEVICE != "cuda":
+        yield
+        return
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
@@ -24,14 +37,16 @@ def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
 def _gru(input_size: int, hidden: int, layers: int = 1, bias: bool = True, seed: int = 0,
          batch_first: bool = False) -> torch.nn.GRU:
     torch.manual_seed(seed)
-    return torch.nn.GRU(input_size, hidden, num_layers=layers, bias=bias, batch_first=batch_first)
+    return torch.nn.GRU(input_size, hidden, num_layers=layers, bias=bias,
+                        batch_first=batch_first).to(DEVICE)
 
 
 def _data(steps: int, batch: int, input_size: int, hidden: int, layers: int, seed: int = 1,
           batch_first: bool = False):
     g = torch.Generator().manual_seed(seed)
     shape = (batch, steps, input_size) if batch_first else (steps, batch, input_size)
-    return torch.randn(shape, generator=g), torch.randn(layers, batch, hidden, generator=g)
+    x, h0 = torch.randn(shape, generator=g), torch.randn(layers, batch, hidden, generator=g)
+    return x.to(DEVICE), h0.to(DEVICE)
 
 
 # ------------------------------------------------------------------------------- pointwise step
@@ -41,10 +56,11 @@ def _data(steps: int, batch: int, input_size: int, hidden: int, layers: int, see
 def test_pointwise_step_matches_gru_cell(batch, hidden):
     gru = _gru(4, hidden)
     g = torch.Generator().manual_seed(2)
-    x, h = torch.randn(batch, 4, generator=g), torch.randn(batch, hidden, generator=g)
+    x = torch.randn(batch, 4, generator=g).to(DEVICE)
+    h = torch.randn(batch, hidden, generator=g).to(DEVICE)
     w_ih, w_hh, b_ih, b_hh = cells.layer_params(gru.state_dict(), 0)
     gi, gh = x @ w_ih.T + b_ih, h @ w_hh.T + b_hh
-    want = torch.nn.GRUCell(4, hidden)
+    want = torch.nn.GRUCell(4, hidden).to(DEVICE)
     want.load_state_dict({k[:-3]: v for k, v in gru.state_dict().items()})
     with torch.no_grad():
         assert relative_error(pointwise.gru_pointwise(gi, gh, h), want(x, h)) < RTOL
@@ -52,13 +68,13 @@ def test_pointwise_step_matches_gru_cell(batch, hidden):
 
 def test_pointwise_tanh_is_finite_and_saturates_at_large_preactivations():
     hidden = 4
-    gi = torch.tensor([[0.0, 0.0, 0.0, 0.0] * 2 + [1e4, -1e4, 50.0, -50.0]])
-    gh = torch.zeros(1, 3 * hidden)
-    h = torch.zeros(1, hidden)
+    gi = torch.tensor([[0.0, 0.0, 0.0, 0.0] * 2 + [1e4, -1e4, 50.0, -50.0]], device=DEVICE)
+    gh = torch.zeros(1, 3 * hidden, device=DEVICE)
+    h = torch.zeros(1, hidden, device=DEVICE)
     # r = z = ½ and h = 0: h' = ½ tanh(gi_n)
     got = pointwise.gru_pointwise(gi, gh, h)
     assert torch.isfinite(got).all()
-    assert torch.allclose(got, torch.tensor([[0.5, -0.5, 0.5, -0.5]]))
+    assert torch.allclose(got.cpu(), torch.tensor([[0.5, -0.5, 0.5, -0.5]]))
 
 
 def test_pointwise_rejects_gate_block_of_wrong_width():
@@ -109,7 +125,7 @@ def test_layer_rejects_h0_of_wrong_shape():
     gru = _gru(3, 5)
     x, _ = _data(4, 2, 3, 5, 1)
     with pytest.raises(ValueError, match=r"expected h0 of shape \(L, B, H\) = \(1, 2, 5\), got \(2, 5\)"):
-        stepwise.gru_stepwise(x, gru.state_dict(), torch.zeros(2, 5))
+        stepwise.gru_stepwise(x, gru.state_dict(), torch.zeros(2, 5, device=DEVICE))
 
 
 # ------------------------------------------------------------------------------------- minGRU
@@ -117,7 +133,8 @@ def test_layer_rejects_h0_of_wrong_shape():
 
 def _mingru_weights(inputs: int, hidden: int, seed: int = 3):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(2 * hidden, inputs, generator=g), torch.randn(2 * hidden, generator=g)
+    weight, bias = torch.randn(2 * hidden, inputs, generator=g), torch.randn(2 * hidden, generator=g)
+    return weight.to(DEVICE), bias.to(DEVICE)
 
 
 @pytest.mark.parametrize("steps, batch, hidden, block_t", [(7, 3, 5, 64), (7, 3, 5, 2), (9, 2, 33, 4)])
@@ -152,9 +169,21 @@ def test_mingru_reference_recurrence_is_the_stated_update():
 def test_mingru_rejects_weight_with_odd_rows():
     x, _ = _data(2, 1, 3, 2, 1)
     with pytest.raises(ValueError, match=r"weight \(2H, I\)"):
-        mingru.mingru_scan(x, torch.zeros(5, 3))
+        mingru.mingru_scan(x, torch.zeros(5, 3, device=DEVICE))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback")
 def test_kernels_run_under_the_interpreter_without_cuda():
     assert gated.device.kernel_backend() == "interpreter"
+
+
+@pytest.mark.skipif(DEVICE != "cuda", reason="bfloat16 tl.dot is wrong under the interpreter; GPU only")
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_layer_in_bfloat16_stays_close_to_nn_gru_in_float32(name):
+    gru = _gru(64, 128)
+    x, h0 = _data(32, 16, 64, 128, 1)
+    with torch.no_grad():
+        want, _ = gru(x, h0)
+        state = {k: v.bfloat16() for k, v in gru.state_dict().items()}
+        got, _ = LAYERS[name](x.bfloat16(), state, h0.bfloat16())
+    assert relative_error(got.float(), want) < 3e-2

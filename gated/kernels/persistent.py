@@ -121,7 +121,8 @@ def gru_layer_persistent(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Te
         gi, w, bias, h0, out, steps, batch, hidden,
         gi.stride(0), gi.stride(1), w.stride(0), h0.stride(0), out.stride(0), out.stride(1),
         HAS_BIAS=bias_hh is not None, BLOCK_B=block_b, BLOCK_H=block_h,
-        INPUT_PRECISION=input_precision,
+        # The precision choice applies to float32 operands; other types use Triton's default.
+        INPUT_PRECISION=input_precision if w.dtype == torch.float32 else None,
     )
     return out
 
