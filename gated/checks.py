@@ -1382,3 +1382,94 @@ _register(CheckDef(
 check_lstm_cell = _check_fn("test_lstm_cell", "lstm_cell")
 check_lstm_layer = _check_fn("test_lstm_layer", "lstm_layer")
 check_forget_bias = _check_fn("test_forget_bias", "set_forget_bias")
+
+
+# ==================================================================================== GRU kernel
+
+
+def _probe_kernel(ns, inputs):
+    """The generic call, plus whether ``gru_pointwise_kernel`` is a Triton kernel."""
+    kernel = ns.get("gru_pointwise_kernel")
+    kinds = [c.__name__ for c in type(kernel).__mro__] if kernel is not None else []
+    result = _probe_call(ns, inputs)
+    result["triton"] = "KernelInterface" in kinds
+    return result
+
+
+_PROBES["kernel"] = _probe_kernel
+_PROBE_HELPERS = (*_PROBE_HELPERS, _probe_call)
+
+MISTAKES["nan_overflow"] = ("your output has NaN or inf where the pre-activations are large: "
+                            "(e^{2x} − 1)/(e^{2x} + 1) overflows; build tanh from e^{−2|x|} "
+                            "and put the sign back")
+MISTAKES["not_triton"] = ("gru_pointwise_kernel is not a Triton kernel: decorate it with "
+                          "@triton.jit and launch it from gru_pointwise")
+
+
+def _kernel_cases(scale: float) -> Callable:
+    shapes = {"visible": [(3, 5), (17, 33)], "hidden": [(1, 1), (20, 130), (2, 64)]}
+
+    def make(suite: str, seed: int) -> list[dict]:
+        out = []
+        for k, (b, h) in enumerate(shapes[suite]):
+            rng = _rng(seed, k)
+            out.append({"batch": b, "hidden_size": h, "dtype": "float32",
+                        "noncontiguous": suite == "hidden" and k == 1,
+                        "gi": rng.normal(0, scale, (b, 3 * h)), "gh": rng.normal(0, scale, (b, 3 * h)),
+                        "h": rng.uniform(-1, 1, (b, h)), "_fn": "gru_pointwise", "_args": "gi,gh,h",
+                        "_outputs": "h_next", "_gates": ""})
+        return out
+
+    return make
+
+
+def _pointwise(case, update="keep_old", order="rzn", activations="normal", reset=True) -> dict:
+    gi, gh, h = _t(case, "gi"), _t(case, "gh"), _t(case, "h")
+    pi, ph = gi.chunk(3, dim=-1), gh.chunk(3, dim=-1)
+    i = {g: pi[order.index(g)] for g in "rzn"}
+    j = {g: ph[order.index(g)] for g in "rzn"}
+    gate, cand = (torch.tanh, torch.sigmoid) if activations == "swapped" else (torch.sigmoid, torch.tanh)
+    r, z = gate(i["r"] + j["r"]), gate(i["z"] + j["z"])
+    n = cand(i["n"] + (r * j["n"] if reset else j["n"]))
+    return _numpy({"h_next": (1 - z) * n + z * h if update == "keep_old" else z * n + (1 - z) * h})
+
+
+_KERNEL_VARIANTS = (
+    Variant("update_swapped", lambda c: _pointwise(c, update="keep_new")),
+    Variant("gate_order_zrn", lambda c: _pointwise(c, order="zrn")),
+    Variant("activations_swapped", lambda c: _pointwise(c, activations="swapped")),
+    Variant("no_reset", lambda c: _pointwise(c, reset=False)),
+)
+
+
+def _judge_kernel(what: str) -> Callable:
+    def judge(cases, results) -> Verdict:
+        for result in results:
+            if isinstance(result, dict) and "bad" not in result and not result.get("triton", False):
+                return Verdict(0.0, (f"{what}: {MISTAKES['not_triton']}",))
+        verdict = judge_outputs(cases, results, _pointwise, _KERNEL_VARIANTS, what)
+        if verdict.fraction < 1.0:
+            for result in results:
+                got = result.get("out.h_next") if isinstance(result, dict) else None
+                if got is not None and not np.all(np.isfinite(np.asarray(got))):
+                    return Verdict(0.0, (f"{what}: {MISTAKES['nan_overflow']}", *verdict.feedback))
+        return verdict
+
+    return judge
+
+
+_register(CheckDef("test_pointwise_kernel", "kernel", _kernel_cases(1.0), _pointwise, _KERNEL_VARIANTS,
+                   "gru_pointwise", judge_fn=_judge_kernel("gru_pointwise")))
+_register(CheckDef("test_kernel_saturation", "kernel", _kernel_cases(60.0), _pointwise,
+                   _KERNEL_VARIANTS, "gru_pointwise (large pre-activations)",
+                   judge_fn=_judge_kernel("gru_pointwise (large pre-activations)")))
+
+
+def check_pointwise_kernel(fn: Callable, kernel: Callable, suite: str = "visible", seed: int = 0) -> None:
+    """Check gru_pointwise (which must launch the Triton kernel ``kernel``) against PyTorch."""
+    _assert("test_pointwise_kernel", {"gru_pointwise": fn, "gru_pointwise_kernel": kernel}, suite, seed)
+
+
+def check_kernel_saturation(fn: Callable, kernel: Callable, suite: str = "visible", seed: int = 0) -> None:
+    """The same with pre-activations of size about 60: no overflow, no NaN."""
+    _assert("test_kernel_saturation", {"gru_pointwise": fn, "gru_pointwise_kernel": kernel}, suite, seed)
