@@ -13,6 +13,7 @@ help:
 	@echo "make book   build the website into _build/html (every cell executed; cached)"
 	@echo "make test   run the whole test suite (strict build from scratch, library, exercises, grader, site)"
 	@echo "make page PAGE=book/gru.md   execute one chapter and report its time"
+	@echo "make bench  time nn.GRU against the Triton kernels (GPU: writes bench/records/; CPU: interpreter, prints only)"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +38,10 @@ test: $(STAMP) system-deps
 
 page: $(STAMP)
 	$(PY) tools/run_page.py $(PAGE)
+
+.PHONY: bench
+bench: $(STAMP)
+	$(PY) -m gated.bench
 
 clean:
 	rm -rf _build
