@@ -1,0 +1,362 @@
+"""The built website, read in a real browser (Debian's chromium through Playwright), offline.
+
+Every page of the strict build is served on 127.0.0.1 and loaded once; the tests below then assert
+on what that visit saw: no console error, no failed request, no request leaving 127.0.0.1, images
+loaded, math typeset by MathJax, widgets rendered from their saved state, and a linked control
+changing what is shown. Static tests check every internal link and anchor, and that no solution or
+hidden test reached the site. Screenshots go to _build/test-artifacts/.
+
+While developing: GATED_SITE_HTML=/path/to/html .venv/bin/pytest tests/test_site.py
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, str(Path(__file__).parent / "site"))
+import sitebrowser as sb  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+ARTIFACTS = ROOT / "_build" / "test-artifacts"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+SKIPPED_FOLDERS = ("_static", "_vendor", "_downloads", "_notebooks", "_images")
+
+
+def site_pages(html_root: Path) -> list[Path]:
+    """Every html page of the site, the theme's and vendored files left out."""
+    return sorted(p for p in html_root.rglob("*.html")
+                  if not p.relative_to(html_root).parts[0] in SKIPPED_FOLDERS)
+
+
+@dataclass
+class Visit:
+    """What loading one page in the browser showed."""
+    page: str
+    problems: list[str] = field(default_factory=list)
+    math_elements: int = 0
+    math_typeset: int = 0
+    math_errors: int = 0
+    broken_images: list[str] = field(default_factory=list)
+    widget_views: int = 0
+    widgets_rendered: int = 0
+    links_in_state: int = 0
+    linked_change: str | None = None      # "control kind: before -> after" when a control changed the view
+    seconds: float = 0.0
+
+
+def _wait_quietly(page, js: str, timeout: float) -> bool:
+    try:
+        page.wait_for_function(js, timeout=timeout)
+        return True
+    except Exception:  # noqa: BLE001 - a timeout is reported by the assertions, with the numbers
+        return False
+
+
+def _try_linked_controls(page) -> str | None:
+    """Move each control on the page; return a description of the first that changed something else."""
+    for selector, kind in sb.CONTROLS:
+        for handle in page.query_selector_all(selector)[:4]:
+            root = handle.evaluate_handle(
+                "el => el.closest('.cell_output') || el.closest('.widget-subarea') || document.body")
+            control = handle.evaluate_handle(
+                "el => el.closest('.jupyter-widgets:not(.widget-box):not(.widget-subarea)') || el")
+            before = page.evaluate(sb.SHOWN_JS, [root, control])
+            try:
+                sb.move(page, handle, kind)
+            except Exception:  # noqa: BLE001 - a control that cannot be moved is simply skipped
+                continue
+            page.wait_for_timeout(300)
+            after = page.evaluate(sb.SHOWN_JS, [root, control])
+            if after != before:
+                return f"{kind}: {len(before)} -> {len(after)} characters shown"
+    return None
+
+
+def visit(page, url: str, name: str) -> Visit:
+    result = Visit(page=name)
+    start = time.perf_counter()
+    report = sb.PageReport(url)
+    sb.watch(page, report)
+    page.goto(url, wait_until="load")
+    try:
+        page.wait_for_load_state("networkidle", timeout=15000)
+    except Exception:  # noqa: BLE001
+        report.failed_requests.append("network did not go idle within 15 s")
+    result.math_elements = page.locator("span.math, div.math").count()
+    if result.math_elements:
+        _wait_quietly(page, "() => window.MathJax && MathJax.startup && MathJax.startup.promise", 15000)
+        page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise.then(() => true)")
+        result.math_typeset = page.locator("span.math mjx-container, div.math mjx-container").count()
+        result.math_errors = page.locator("mjx-merror").count()
+    result.widget_views = page.locator(f'script[type="{WIDGET_VIEW}"]').count()
+    if result.widget_views:
+        _wait_quietly(page, f"""() => document.querySelectorAll('.widget-subarea > *').length
+                                     >= {result.widget_views}""", 20000)
+        result.widgets_rendered = page.locator(".widget-subarea > *").count()
+        state = page.locator(f'script[type="{WIDGET_STATE}"]')
+        if state.count():
+            models = json.loads(state.first.text_content())["state"].values()
+            result.links_in_state = sum(1 for m in models if m.get("model_name") in ("LinkModel", "DirectionalLinkModel"))
+        if result.links_in_state:
+            result.linked_change = _try_linked_controls(page)
+    result.broken_images = page.evaluate(
+        "() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+    result.problems = report.problems()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _screenshot_targets(pages: list[str]) -> dict[str, str]:
+    """landing, one chapter (the GRU chapter if built) and one exercise page (the GRU assignment)."""
+    chapters = [p for p in pages if p.startswith("book/") and "/exercises/" not in p
+                and p not in ("book/getting_started.html", "book/bibliography.html", "book/intro.html")]
+    exercises = [p for p in pages if p.startswith("book/exercises/") and not p.endswith("index.html")]
+    pick = lambda options, best: best if best in options else (options[0] if options else None)  # noqa: E731
+    targets = {"landing": "index.html",
+               "chapter": pick(chapters, "book/gru.html"),
+               "exercise": pick(exercises, "book/exercises/gru.html")}
+    return {k: v for k, v in targets.items() if v}
+
+
+@pytest.fixture(scope="module")
+def visits(site_html: Path) -> dict[str, Visit]:
+    """Load every page once in chromium (outside requests blocked) and save three screenshots."""
+    playwright_api = pytest.importorskip(
+        "playwright.sync_api", reason="pip install playwright (pinned in requirements.txt)")
+    if not Path(sb.CHROMIUM).exists():
+        pytest.fail(f"{sb.CHROMIUM} is missing: run tools/system-deps.sh (Debian package chromium)")
+    names = [p.relative_to(site_html).as_posix() for p in site_pages(site_html)]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Visit] = {}
+    with sb.SiteServer(site_html) as server, playwright_api.sync_playwright() as p:
+        browser = sb.launch(p)
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+        outside: list[str] = []
+        sb.block_outside(context, outside)
+        for name in names:
+            page = context.new_page()
+            results[name] = visit(page, server.url + name, name)
+            results[name].problems += [f"request leaving 127.0.0.1: {u}" for u in outside]
+            outside.clear()
+            page.close()
+        for label, name in _screenshot_targets(names).items():
+            page = context.new_page()
+            page.goto(server.url + name, wait_until="networkidle")
+            page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(ARTIFACTS / f"{label}.png"), full_page=False)
+            page.close()
+        browser.close()
+    (ARTIFACTS / "site-visits.json").write_text(json.dumps({k: v.__dict__ for k, v in results.items()}, indent=1))
+    return results
+
+
+def test_every_page_loads_without_console_errors_or_failed_requests(visits):
+    bad = {name: v.problems for name, v in visits.items() if v.problems}
+    assert not bad, json.dumps(bad, indent=1)
+
+
+def test_every_image_loads(visits):
+    bad = {name: v.broken_images for name, v in visits.items() if v.broken_images}
+    assert not bad, json.dumps(bad, indent=1)
+
+
+def test_mathjax_typesets_every_formula_from_the_site_itself(visits):
+    pages_with_math = {n: v for n, v in visits.items() if v.math_elements}
+    assert pages_with_math, "no page of the site has math: the intro and conventions pages should"
+    bad = {n: f"{v.math_typeset} of {v.math_elements} typeset, {v.math_errors} MathJax errors"
+           for n, v in pages_with_math.items() if v.math_typeset < v.math_elements or v.math_errors}
+    assert not bad, json.dumps(bad, indent=1)
+
+
+def test_widgets_render_from_their_saved_state(visits):
+    bad = {n: f"{v.widgets_rendered} of {v.widget_views} widget views rendered"
+           for n, v in visits.items() if v.widgets_rendered < v.widget_views}
+    assert not bad, json.dumps(bad, indent=1)
+
+
+def test_a_linked_control_changes_what_the_page_shows(visits):
+    linked = {n: v for n, v in visits.items() if v.links_in_state}
+    if not linked:
+        pytest.fail("no page of the site has a jslinked widget (the gradient explorer of the RNN "
+                    "gradients chapter should); pages with widgets: "
+                    + ", ".join(n for n, v in visits.items() if v.widget_views))
+    changed = {n: v.linked_change for n, v in linked.items() if v.linked_change}
+    assert changed, "moving the controls changed nothing shown on: " + ", ".join(linked)
+
+
+def test_screenshots_of_landing_chapter_and_exercise_are_saved(visits):
+    saved = sorted(p.name for p in ARTIFACTS.glob("*.png"))
+    assert {"landing.png", "chapter.png"} <= set(saved), saved
+    if any(n.startswith("book/exercises/") and not n.endswith("index.html") for n in visits):
+        assert "exercise.png" in saved, saved
+
+
+# --- static checks: links, offline assets, downloads, leaks ---------------------------------------
+
+def _is_internal(url: str) -> bool:
+    parts = urlsplit(url)
+    return not parts.scheme and not parts.netloc and not url.startswith(("#", "javascript:"))
+
+
+def test_every_internal_link_and_anchor_resolves(site_html: Path):
+    texts: dict[Path, str] = {}
+    broken = []
+    for page in site_pages(site_html):
+        text = page.read_text(errors="replace")
+        for tag, url in sb.links(text):
+            if not url or url.startswith("mailto:"):
+                continue
+            if url.startswith("#"):
+                target, fragment = page, url[1:]
+            elif _is_internal(url):
+                parts = urlsplit(url)
+                target = (page.parent / unquote(parts.path)).resolve()
+                fragment = parts.fragment
+                if target.is_dir():
+                    target = target / "index.html"
+                if not target.exists():
+                    broken.append(f"{page.relative_to(site_html)}: {url} (no such file)")
+                    continue
+            else:
+                continue
+            if fragment and target.suffix == ".html":
+                if target not in texts:
+                    texts[target] = target.read_text(errors="replace")
+                if unquote(fragment) not in sb.ids(texts[target]):
+                    broken.append(f"{page.relative_to(site_html)}: {url} (no id {fragment!r})")
+    assert not broken, "\n".join(sorted(set(broken)))
+
+
+def test_no_page_loads_a_script_stylesheet_or_image_from_outside(site_html: Path):
+    outside = []
+    for page in site_pages(site_html):
+        text = page.read_text(errors="replace")
+        for tag, url in sb.links(text):
+            if tag != "a" and urlsplit(url).scheme in ("http", "https") or url.startswith("//"):
+                if tag != "a":
+                    outside.append(f"{page.relative_to(site_html)}: <{tag}> {url}")
+        for url in re.findall(r"data-jupyter-widgets-cdn=\"(https?:[^\"]*)\"", text):
+            outside.append(f"{page.relative_to(site_html)}: widget CDN {url}")
+    assert not outside, "\n".join(outside)
+
+
+def _notebook_pages(site_html: Path) -> list[str]:
+    return [p.relative_to(site_html).with_suffix("").as_posix() for p in site_pages(site_html)
+            if 'download-notebook-button' in p.read_text(errors="replace")]
+
+
+def test_every_notebook_page_offers_a_notebook_without_outputs(site_html: Path):
+    pages = _notebook_pages(site_html)
+    assert pages, "no page offers a notebook download"
+    problems = []
+    for page in pages:
+        path = site_html / "_notebooks" / f"{page}.ipynb"
+        if not path.exists():
+            problems.append(f"{page}: {path.relative_to(site_html)} missing")
+            continue
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        if any(c.get("outputs") for c in nb.cells if c.cell_type == "code"):
+            problems.append(f"{page}: the downloaded notebook holds outputs")
+    assert not problems, "\n".join(problems)
+
+
+def test_colab_buttons_open_notebooks_not_markdown(site_html: Path):
+    colab = []
+    for page in site_pages(site_html):
+        colab += re.findall(r'href="(https://colab\.research\.google\.com/[^"]*)"', page.read_text(errors="replace"))
+    assert colab, "no Colab button on the site"
+    assert all(url.endswith(".ipynb") for url in colab), [u for u in colab if not u.endswith(".ipynb")]
+
+
+def test_exercise_pages_link_the_released_notebook_unexecuted(site_html: Path):
+    released = sorted((ROOT / "exercises").glob("*/*.ipynb"))
+    released = [p for p in released if p.stem == p.parent.name]
+    assert released, "no released notebook in exercises/"
+    for notebook in released:
+        page = site_html / "book" / "exercises" / f"{notebook.stem}.html"
+        assert page.exists(), f"no exercise page for {notebook.relative_to(ROOT)}"
+        text = page.read_text()
+        assert "NotImplementedError" in text, f"{page.name} does not show the stubs"
+        downloads = [site_html / "book" / "exercises" / url for _, url in sb.links(text)
+                     if url.endswith(f"/{notebook.name}") and "_downloads" in url]
+        assert downloads and downloads[0].resolve().read_bytes() == notebook.read_bytes(), \
+            f"{page.name} has no download link to the released {notebook.name}"
+
+
+def _marked_blocks(text: str, begin: str, end: str) -> list[str]:
+    return re.findall(rf"{re.escape(begin)}(.*?){re.escape(end)}", text, flags=re.S)
+
+
+def secret_lines() -> dict[str, str]:
+    """Lines of solutions and hidden tests that the site has no other reason to show: line -> where."""
+    public = " ".join(sb.squash(p.read_text(errors="replace"))
+                      for p in list((ROOT / "book").rglob("*.md")) + list((ROOT / "exercises").rglob("*.ipynb")))
+    public += " ".join(sb.squash("\n".join(c.source for c in nbformat.read(p, as_version=4).cells))
+                       for p in (ROOT / "exercises").rglob("*.ipynb"))
+    secrets = {}
+    for notebook in sorted((ROOT / "solutions").rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in notebook.parts:
+            continue
+        nb = nbformat.read(notebook, as_version=4)
+        for cell in nb.cells:
+            blocks = (_marked_blocks(cell.source, "### BEGIN SOLUTION", "### END SOLUTION")
+                      + _marked_blocks(cell.source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"))
+            for block in blocks:
+                for line in block.splitlines():
+                    line = sb.squash(line)
+                    if len(line.replace(" ", "")) >= 20 and not line.startswith("#") and line not in public:
+                        secrets[line] = notebook.relative_to(ROOT).as_posix()
+    return secrets
+
+
+def _site_texts(site_html: Path):
+    for path in site_html.rglob("*"):
+        if not path.is_file() or path.relative_to(site_html).parts[0] in ("_vendor", "_images"):
+            continue
+        if path.suffix in (".html", ".js", ".txt", ".json", ".md", ".py", ".ipynb", ".css", ".xml"):
+            raw = path.read_text(errors="replace")
+            if path.suffix == ".ipynb":
+                try:
+                    raw += "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+                except Exception:  # noqa: BLE001 - the raw text is still searched
+                    pass
+            yield path, sb.squash(raw) + " " + (sb.visible_text(raw) if path.suffix == ".html" else "")
+
+
+def test_no_solution_or_hidden_test_reaches_the_site(site_html: Path):
+    secrets = secret_lines()
+    assert (ROOT / "solutions").exists()
+    markers = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+    leaks = []
+    for path, text in _site_texts(site_html):
+        where = path.relative_to(site_html).as_posix()
+        leaks += [f"{where}: marker {m!r}" for m in markers if m in text]
+        leaks += [f"{where}: line of {source}: {line}" for line, source in secrets.items() if line in text]
+    assert not leaks, "\n".join(leaks[:40])
+
+
+def test_the_leak_check_finds_a_planted_solution_line(site_html: Path, tmp_path: Path):
+    """The leak test above can fail: a page holding a solution line is caught."""
+    secrets = secret_lines()
+    if not secrets:
+        pytest.skip("no solution notebook in solutions/ yet")
+    line = next(iter(secrets))
+    planted = tmp_path / "html"
+    (planted / "book").mkdir(parents=True)
+    (planted / "book" / "x.html").write_text(f"<pre><span>{line[:10]}</span>{line[10:]}</pre>")
+    found = [p for p, text in _site_texts(planted) if line in text]
+    assert found

@@ -1,0 +1,231 @@
+"""Sphinx extension: every chapter downloadable as a notebook, launchable in Colab, honest about kernels.
+
+Loaded through `sphinx: local_extensions` in `_config.yml`. Jupyter Book 1 gets three things wrong
+for a book written in MyST Markdown with `html_copy_source: false`; this module fixes them:
+
+- **Downloads.** The theme's ".md" button points into `_sources/`, which we do not publish (it would
+  hold every page's source, hidden cells included), and there is no ".ipynb" button. After the build
+  we write `_notebooks/<page>.ipynb` for every notebook page (jupytext, from the `.md`, no outputs, a
+  first cell that installs the course library on Colab) and point the download button at it. An
+  exercise page's ".ipynb" is the released notebook `exercises/<a>/<a>.ipynb` itself.
+- **Colab.** The theme's Colab button opens `book/<page>.md` on GitHub, which Colab cannot read. The
+  notebooks above are also pushed by the Pages workflow to the branch `gated_notebooks_branch`
+  ("notebooks"), so the Colab button opens `.../blob/notebooks/book/<page>.ipynb`. Exercise pages
+  point Colab at the committed `exercises/<a>/<a>.ipynb` on the main branch.
+- **A note** at the top of pages with live widgets or GPU code: on the site the widgets show their
+  saved state (linked controls still work), computing anything new needs a running kernel; the
+  Triton kernels need a GPU runtime to run compiled.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.application import Sphinx
+
+NOTEBOOK_DIR = "_notebooks"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+GPU_CODE = re.compile(r"\btorch\.cuda\b|\bgated\.kernels\b|\bimport triton\b|\bfrom triton\b|\btriton\.jit\b")
+
+
+def _is_notebook_page(app: Sphinx, docname: str) -> bool:
+    return "kernelspec" in app.env.metadata.get(docname, {})
+
+
+def _exercise_name(docname: str) -> str | None:
+    match = re.fullmatch(r"book/exercises/([A-Za-z0-9_]+)", docname)
+    return match.group(1) if match and match.group(1) != "index" else None
+
+
+def _repository(app: Sphinx) -> tuple[str, str, str] | None:
+    """(org, repo, branch) of the GitHub repository in _config.yml, or None."""
+    options = app.config.html_theme_options or {}
+    url = options.get("repository_url", "")
+    match = re.search(r"github\.com/([^/]+)/([^/#?]+)", url)
+    if not match:
+        return None
+    return match.group(1), match.group(2).removesuffix(".git"), options.get("repository_branch", "main")
+
+
+def _colab_url(app: Sphinx, path_in_branch: str, branch: str) -> str | None:
+    repo = _repository(app)
+    if repo is None:
+        return None
+    org, name, _ = repo
+    return f"https://colab.research.google.com/github/{org}/{name}/blob/{branch}/{path_in_branch}"
+
+
+def fix_header_buttons(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """Point the download and Colab buttons at notebooks that exist; drop links into _sources/."""
+    buttons = context.get("header_buttons")
+    if not buttons:
+        return
+    pathto = context["pathto"]
+    exercise = _exercise_name(pagename)
+    has_notebook = _is_notebook_page(app, pagename) or exercise is not None
+    repo = _repository(app)
+    for group in buttons:
+        if group.get("label") == "download-buttons":
+            kept = [b for b in group["buttons"]
+                    if b.get("label") not in ("download-source-button", "download-notebook-button")]
+            if has_notebook:
+                kept.insert(0, {"type": "link", "url": pathto(f"{NOTEBOOK_DIR}/{pagename}.ipynb", 1),
+                                "text": ".ipynb", "icon": "fas fa-code", "tooltip": "Download notebook file",
+                                "label": "download-notebook-button"})
+            group["buttons"] = kept
+        if group.get("label") == "launch-buttons":
+            for button in group["buttons"]:
+                if button.get("text") == "Colab":
+                    url = _colab_url(app, f"{pagename}.ipynb", app.config.gated_notebooks_branch)
+                    if url:
+                        button["url"] = url
+    if exercise and repo and not any(g.get("label") == "launch-buttons" for g in buttons):
+        org, name, branch = repo
+        path = f"exercises/{exercise}/{exercise}.ipynb"
+        binder = (app.config.html_theme_options.get("launch_buttons", {}) or {}).get("binderhub_url", "")
+        launch = []
+        if binder:
+            launch.append({"type": "link", "text": "Binder", "tooltip": "Launch on Binder",
+                           "icon": "_static/images/logo_binder.svg",
+                           "url": f"{binder.rstrip('/')}/v2/gh/{org}/{name}/{branch}?urlpath=lab/tree/{path}"})
+        launch.append({"type": "link", "text": "Colab", "tooltip": "Launch on Colab",
+                       "icon": "_static/images/logo_colab.png", "url": _colab_url(app, path, branch)})
+        buttons.append({"type": "group", "tooltip": "Launch interactive content", "icon": "fas fa-rocket",
+                        "buttons": launch, "label": "launch-buttons"})
+
+
+def _note(text: str) -> nodes.Node:
+    note = nodes.note()
+    note += nodes.paragraph(text=text)
+    return note
+
+
+def add_kernel_note(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """A note under the title of pages whose widgets or GPU cells need a live kernel or a GPU."""
+    if not _is_notebook_page(app, docname):
+        return
+    has_widgets = any(WIDGET_VIEW in node.astext() for node in doctree.findall(nodes.raw))
+    source = Path(app.env.doc2path(docname)).read_text(encoding="utf-8", errors="replace")
+    has_gpu = bool(GPU_CODE.search(source))
+    if not (has_widgets or has_gpu):
+        return
+    sentences = []
+    if has_widgets:
+        sentences.append("The widgets on this page show the state saved when the site was built; linked "
+                         "controls work here, but computing anything new needs a running kernel: download "
+                         "the notebook (the download button above) or launch it in Binder or Colab.")
+    if has_gpu:
+        sentences.append("Its GPU cells run compiled only with a CUDA GPU (on Colab: Runtime, Change runtime "
+                         "type, a GPU); without one the Triton kernels run in Triton's interpreter on the CPU, "
+                         "slowly, and the timings printed here say which device produced them.")
+    section = next(iter(doctree.findall(nodes.section)), None)
+    if section is None:
+        return
+    title = next(iter(section.findall(nodes.title)), None)
+    position = section.index(title) + 1 if title is not None and title.parent is section else 0
+    section.insert(position, _note(" ".join(sentences)))
+
+
+def _setup_cell(app: Sphinx) -> str:
+    repo = _repository(app)
+    url = f"git+https://github.com/{repo[0]}/{repo[1]}@{repo[2]}" if repo else ""
+    return (
+        "# On Colab: install the course library (`gated`). Elsewhere, follow the course's Getting started\n"
+        "# page (`make book` or `pip install -r requirements.txt && pip install -e .` in the repository).\n"
+        "import sys\n"
+        "if \"google.colab\" in sys.modules:\n"
+        "    import subprocess\n"
+        f"    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"{url}\"], check=True)\n"
+    )
+
+
+def write_notebooks(app: Sphinx, exception: Exception | None) -> None:
+    """Write _notebooks/<page>.ipynb for every notebook page and every exercise page."""
+    if exception is not None or app.builder.format != "html":
+        return
+    import jupytext
+    import nbformat
+
+    outdir = Path(app.outdir) / NOTEBOOK_DIR
+    root = Path(app.srcdir)
+    for docname in sorted(app.env.found_docs):
+        target = outdir / f"{docname}.ipynb"
+        exercise = _exercise_name(docname)
+        if exercise:
+            released = root / "exercises" / exercise / f"{exercise}.ipynb"
+            if released.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(released.read_bytes())
+            continue
+        if not _is_notebook_page(app, docname):
+            continue
+        source = Path(app.env.doc2path(docname))
+        if source.suffix != ".md":
+            continue
+        notebook = jupytext.read(source)
+        notebook.cells.insert(0, nbformat.v4.new_code_cell(_setup_cell(app), metadata={"tags": ["colab-setup"]}))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nbformat.v4.upgrade(notebook) if notebook.nbformat < 4 else notebook, target)
+
+
+# Widget labels are typeset through MathJax 2's MathJax.Hub.Queue, which MathJax 3 lacks.
+MATHJAX_HUB_SHIM = """
+(function () {
+  function shim() {
+    if (window.MathJax && window.MathJax.typesetPromise && !window.MathJax.Hub) {
+      window.MathJax.Hub = {Queue: function (job) {
+        var el = job && job[2];
+        window.MathJax.startup.promise.then(function () { return window.MathJax.typesetPromise(el ? [el] : undefined); });
+      }};
+    }
+  }
+  document.addEventListener("DOMContentLoaded", shim);
+  window.addEventListener("load", shim);
+})();
+"""
+
+# RequireJS configuration read by require.js when it loads. The widget manager places its fonts
+# beside its AMD module's URL, which RequireJS would put under the page's own folder.
+REQUIRE_CONFIG = """var require = {{paths: {{"@jupyter-widgets/html-manager/dist": new URL("{vendor}", location.href).href}}}};"""
+
+
+def add_widget_shims(app: Sphinx) -> None:
+    if app.builder.format == "html":
+        app.add_js_file(None, body=MATHJAX_HUB_SHIM, priority=200)
+
+
+def adjust_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """Drop repeated scripts and configure RequireJS before it loads.
+
+    sphinx-thebe adds its inline `const THEBE_JS_URL = ...` twice: a SyntaxError on every page.
+    """
+    from sphinx.builders.html._assets import _JavaScript
+
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, kept = set(), []
+    for script in scripts:
+        filename = getattr(script, "filename", script) or ""
+        key = (filename, getattr(script, "attributes", {}).get("body", ""))
+        if key in seen:
+            continue
+        seen.add(key)
+        if str(filename).endswith("_vendor/require.js"):
+            vendor = context["pathto"]("_vendor/html-manager", 1)
+            kept.append(_JavaScript(None, priority=getattr(script, "priority", 500),
+                                    body=REQUIRE_CONFIG.format(vendor=vendor)))
+        kept.append(script)
+    context["script_files"] = kept
+
+
+def setup(app: Sphinx) -> dict:
+    app.add_config_value("gated_notebooks_branch", "notebooks", "html")
+    app.connect("builder-inited", add_widget_shims)
+    app.connect("html-page-context", adjust_scripts, priority=900)
+    app.connect("html-page-context", fix_header_buttons, priority=600)   # after the theme's (501)
+    app.connect("doctree-resolved", add_kernel_note)
+    app.connect("build-finished", write_notebooks)
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
