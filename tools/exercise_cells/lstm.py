@@ -46,7 +46,7 @@ i, f, o, g (CS231n's), $h' = o \odot c'$ without the tanh, a sigmoid for $g$, an
 """)
     nb.answer("answer_cell", '''
 def lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
-    """One LSTM step in nn.LSTM's layout: returns (h_next, c_next), each (B, H)."""
+    """One LSTM step, packed rows i, f, g, o: returns (h_next, c_next), each (B, H)."""
     ### BEGIN SOLUTION
     pre = x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh
     i, f, g, o = pre.chunk(4, dim=-1)

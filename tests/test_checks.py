@@ -1,0 +1,262 @@
+"""The exercise checks: references pass, every planted mistake is named (visible tests and judge).
+
+The planted mistakes (``tools/exercise_submissions.py``) are text edits of the solutions' answer
+cells; each lists the test cells it must fail and the message each must give. The same submission
+is checked twice: by the student's visible checks (``gated.checks``) and through the grader's
+``Check.probe`` source and ``Check.judge`` (``autograder.assignments``), on the grader's cases.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+
+import exercise_submissions as subs
+from autograder.assignments import SPECS
+from autograder.spec import ProbeError
+from gated import cells, checks
+
+MISTAKES = subs.mistake_edits()
+GRADER_SEED = 31
+
+
+@functools.lru_cache(maxsize=None)
+def _namespace(assignment: str, mistake: str | None = None, folder: str = "solutions") -> dict:
+    edits = None
+    if mistake:
+        planted = next(m for m in MISTAKES if m.name == mistake)
+        edits = planted.all_edits()
+    return subs.answer_namespace(assignment, edits, folder)
+
+
+def _probe_fn(source: str):
+    """The probe as the sandbox gets it: exec'd from its source in an empty namespace."""
+    ns: dict = {}
+    exec(compile(source, "<probe>", "exec"), ns)
+    return ns["probe"]
+
+
+def grade_through_judge(assignment: str, ns: dict) -> dict[str, tuple[float, tuple[str, ...]]]:
+    """Each test cell's (fraction, feedback) through Check.probe and Check.judge."""
+    out = {}
+    for check in SPECS[assignment].checks:
+        probe = _probe_fn(check.probe)
+        cases = check.cases(GRADER_SEED)
+        results = []
+        for case in cases:
+            try:
+                results.append(probe(ns, case))
+            except Exception as error:
+                results.append(ProbeError("exception", f"{type(error).__name__}: {error}"))
+        verdict = check.judge(cases, results)
+        out[check.grade_id] = (verdict.fraction, verdict.feedback)
+    return out
+
+
+def grade_visible(assignment: str, ns: dict) -> dict[str, tuple[float, tuple[str, ...]]]:
+    out = {}
+    for check in SPECS[assignment].checks:
+        verdict = checks.run_check(check.grade_id, ns)
+        out[check.grade_id] = (verdict.fraction, verdict.feedback)
+    return out
+
+
+# ---------------------------------------------------------------------------------- references
+
+
+@pytest.mark.parametrize("assignment", sorted(SPECS))
+def test_reference_answers_pass_visible_and_hidden_checks(assignment):
+    ns = _namespace(assignment)
+    failed = {}
+    for check in SPECS[assignment].checks:
+        for suite in ("visible", "hidden"):
+            verdict = checks.run_check(check.grade_id, ns, suite, seed=7)
+            if verdict.fraction < 1:
+                failed[(check.grade_id, suite)] = verdict.feedback
+    assert not failed
+
+
+@pytest.mark.parametrize("assignment", sorted(SPECS))
+def test_reference_answers_earn_full_points_through_the_judge(assignment):
+    grades = grade_through_judge(assignment, _namespace(assignment))
+    assert {gid: g for gid, g in grades.items() if g[0] < 1} == {}
+
+
+@pytest.mark.parametrize("assignment", sorted(SPECS))
+def test_stubs_score_zero_and_say_not_written(assignment):
+    grades = grade_through_judge(assignment, _namespace(assignment, folder="exercises"))
+    assert all(fraction == 0 for fraction, _ in grades.values()), grades
+
+
+# ----------------------------------------------------------------------------- planted mistakes
+
+
+def _unexpected(grades, mistake) -> dict:
+    """Test cells whose outcome or message differs from what the planted mistake lists."""
+    wrong = {}
+    for gid, (fraction, feedback) in grades.items():
+        want = mistake.failing.get(gid)
+        if want is None and fraction < 1:
+            wrong[gid] = ("should pass", feedback)
+        elif want is not None and (fraction > 0 or want not in " ".join(feedback)):
+            wrong[gid] = (f"should fail with {want!r}", feedback)
+    return wrong
+
+
+@pytest.mark.parametrize("mistake", MISTAKES, ids=[m.name for m in MISTAKES])
+def test_visible_checks_name_the_planted_mistake(mistake):
+    grades = grade_visible(mistake.assignment, _namespace(mistake.assignment, mistake.name))
+    assert _unexpected(grades, mistake) == {}
+
+
+@pytest.mark.parametrize("mistake", MISTAKES, ids=[m.name for m in MISTAKES])
+def test_judge_names_the_planted_mistake_and_keeps_other_points(mistake):
+    grades = grade_through_judge(mistake.assignment, _namespace(mistake.assignment, mistake.name))
+    assert _unexpected(grades, mistake) == {}
+
+
+def test_every_catalogued_mistake_is_planted_somewhere():
+    messages = " ".join(" ".join(m.failing.values()) for m in MISTAKES)
+    unplanted = {key for key, text in checks.MISTAKES.items() if text not in messages}
+    # named from plain results in the tests below, or a variant kept for submissions not planted here
+    assert unplanted <= {"rows_of_n", "answers_swapped", "not_triton"}
+
+
+# ------------------------------------------------------------------------ the judge on raw data
+
+
+def test_judge_names_the_gru_of_chung_et_al_from_plain_results():
+    check = SPECS["gru"].check("test_gru_cell")
+    cases = check.cases(3)
+    results = [{"out.h_next": checks._step(c, reset="before", update="keep_new")["h_next"].numpy(),
+                "dtype.h_next": str(c["dtype"]), "modified": ""} for c in cases]
+    verdict = check.judge(cases, results)
+    assert verdict.fraction == 0 and checks.MISTAKES["before_and_swapped"] in verdict.feedback[0]
+
+
+def test_judge_reports_the_largest_difference_and_where_when_no_variant_matches():
+    check = SPECS["gru"].check("test_gru_cell")
+    cases = check.cases(3)
+    results = []
+    for c in cases:
+        out = checks._step(c)["h_next"].numpy().copy()
+        out[0, 1] += 0.5
+        results.append({"out.h_next": out, "dtype.h_next": str(c["dtype"]), "modified": ""})
+    verdict = check.judge(cases, results)
+    assert "largest difference is 0.5" in verdict.feedback[-1] and "h_next[0, 1]" in verdict.feedback[-1]
+
+
+def test_judge_zeroes_a_cell_whose_probe_timed_out():
+    check = SPECS["gru"].check("test_gru_layer")
+    cases = check.cases(3)
+    verdict = check.judge(cases, [ProbeError("timeout", "30 s") for _ in cases])
+    assert verdict.fraction == 0 and "timeout: 30 s" in verdict.feedback[0]
+
+
+def test_kernel_judge_refuses_an_answer_that_is_not_a_triton_kernel():
+    check = SPECS["gru_kernel"].check("test_pointwise_kernel")
+    cases = check.cases(3)
+    results = [{"out.h_next": checks._pointwise(c)["h_next"], "dtype.h_next": "float32",
+                "modified": "", "triton": False} for c in cases]
+    assert checks.MISTAKES["not_triton"] in check.judge(cases, results).feedback[0]
+
+
+def test_gradient_flow_judge_names_swapped_answers():
+    check = SPECS["gru"].check("test_gradient_flow")
+    want = checks._flow_values()
+    result = {"out.answer_norm": want["answer_norm_keep"], "out.answer_norm_keep": want["answer_norm"]}
+    verdict = check.judge(check.cases(0), [result])
+    assert checks.MISTAKES["answers_swapped"] in verdict.feedback[0]
+
+
+# ------------------------------------------------------------------------------- probe and specs
+
+
+@pytest.mark.parametrize("kind", sorted(checks._PROBES))
+def test_probe_source_runs_alone_in_an_empty_namespace(kind):
+    source = checks.probe_source(kind)
+    assert callable(_probe_fn(source))
+
+
+def test_probe_copies_report_an_in_place_update():
+    def cell(x, h, *params, reset="after"):
+        h += 1.0
+        return h
+
+    case = checks.CHECKS["test_gru_cell"].cases("visible", 0)[0]
+    result = _probe_fn(checks.probe_source("call"))({"gru_cell": cell}, case)
+    assert result["modified"] == "h"
+
+
+def test_hidden_suite_covers_batch_one_length_one_float64_and_noncontiguous():
+    b, t, i, h, dtype, noncontiguous = checks.SUITES["hidden"][0]
+    assert (b, t, dtype, noncontiguous) == (1, 1, "float64", True) and i != h
+
+
+@pytest.mark.parametrize("assignment", sorted(SPECS))
+def test_solution_answers_use_no_forbidden_name(assignment):
+    sources = subs.answers(assignment)
+    used = {(check.grade_id, name) for check in SPECS[assignment].checks
+            for name in check.forbidden for source in sources.values() if name in source}
+    assert used == set()
+
+
+# ---------------------------------------------------------------------- the variants themselves
+
+
+def _gru_inputs(seed=0, i=3, h=4, b=2):
+    g = torch.Generator().manual_seed(seed)
+    module = torch.nn.GRU(i, h).double()
+    x = torch.randn(b, i, generator=g, dtype=torch.float64)
+    h0 = torch.randn(b, h, generator=g, dtype=torch.float64)
+    return module, x, h0
+
+
+def test_gru_variant_defaults_equal_nn_gru():
+    module, x, h0 = _gru_inputs()
+    want = module(x[None], h0[None])[1][0]
+    got = checks.gru_variant(x, h0, module.weight_ih_l0, module.weight_hh_l0, module.bias_ih_l0,
+                             module.bias_hh_l0)["h_next"]
+    torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("reset,update", [("before", "keep_old"), ("after", "keep_new"),
+                                          ("before", "keep_new")])
+def test_gru_variant_conventions_equal_the_reference_cell(reset, update):
+    module, x, h0 = _gru_inputs(1)
+    params = (module.weight_ih_l0, module.weight_hh_l0, module.bias_ih_l0, module.bias_hh_l0)
+    got = checks.gru_variant(x, h0, *params, reset=reset, update=update)["h_next"]
+    torch.testing.assert_close(got, cells.gru_cell(x, h0, *params, reset=reset, update=update))
+
+
+def test_lstm_variant_defaults_equal_nn_lstm():
+    module = torch.nn.LSTM(3, 4).double()
+    x, h, c = torch.randn(2, 3).double(), torch.randn(2, 4).double(), torch.randn(2, 4).double()
+    _, (h_n, c_n) = module(x[None], (h[None], c[None]))
+    got = checks.lstm_variant(x, h, c, module.weight_ih_l0, module.weight_hh_l0, module.bias_ih_l0,
+                              module.bias_hh_l0)
+    torch.testing.assert_close((got["h_next"], got["c_next"]), (h_n[0], c_n[0]))
+
+
+def test_jacobian_reference_equals_autograd():
+    case = checks.CHECKS["test_jacobian_product"].cases("visible", 0)[1]
+    want = checks._jacobian_expected(case)["jacobian"]
+
+    def last_state(h0):
+        return checks._rnn_states({**case, "h0": h0})[-1]
+
+    jac = torch.autograd.functional.jacobian(last_state, checks._t(case, "h0"))  # (B, H, B, H)
+    batch = jac.shape[0]
+    per_example = torch.stack([jac[k, :, k, :] for k in range(batch)]).numpy()
+    np.testing.assert_allclose(want, per_example, rtol=1e-10, atol=1e-12)
+
+
+def test_bptt_by_hand_variant_without_mistakes_equals_autograd_reference():
+    case = checks.CHECKS["test_rnn_backward"].cases("visible", 0)[0]
+    by_autograd = checks._bptt_expected(case)
+    by_hand = checks._bptt_expected(case, transpose=True)  # the by-hand path, W_hh transposed back
+    by_hand["grad_W_hh"] = by_hand["grad_W_hh"].T
+    for name, value in by_autograd.items():
+        np.testing.assert_allclose(by_hand[name], value, rtol=1e-10, atol=1e-12)
