@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from gated import cells, music
+from gated.training import torch_threads
 
 CELLS = ("rnn", "gru", "lstm")
 MATCHED_UNITS = {"rnn": 100, "gru": 46, "lstm": 36}
@@ -94,11 +95,13 @@ class MusicRun:
 
 def train_frame_predictor(cell: str, chorales: music.Chorales, hidden_size: int | None = None,
                           epochs: int = 20, seed: int = 0, batch_size: int = 16, lr: float = 3e-3,
-                          clip: float = 1.0) -> MusicRun:
+                          clip: float = 1.0, threads: int | None = 1) -> MusicRun:
     """Train a :class:`FramePredictor` with Adam and gradient-norm clipping; keep the best epoch.
 
     The read-out bias starts at the log-odds of each key's frequency in the training split, so the
     untrained model is the memoryless baseline (:func:`gated.music.marginal_nll`) and not worse.
+    ``threads``: as in :func:`gated.training.train`, one thread is fastest for models this small on a
+    shared machine; ``None`` keeps PyTorch's setting.
     Each epoch visits the training pieces once in a seeded random order; after each epoch the model
     is scored on the validation split, and the test NLL is taken from the best validation epoch.
     """
@@ -107,7 +110,8 @@ def train_frame_predictor(cell: str, chorales: music.Chorales, hidden_size: int 
     # while training, then restore PyTorch's default (off).
     torch.set_flush_denormal(True)
     try:
-        return _train(cell, chorales, hidden_size, epochs, seed, batch_size, lr, clip)
+        with torch_threads(threads):
+            return _train(cell, chorales, hidden_size, epochs, seed, batch_size, lr, clip)
     finally:
         torch.set_flush_denormal(False)
 
@@ -169,7 +173,8 @@ def summarize_runs(runs: list[MusicRun]) -> dict[str, dict[str, float]]:
 
 
 def time_forward_backward(cell: str, input_size: int, hidden_size: int, batch: int = 32,
-                          steps: int = 100, repeats: int = 5, seed: int = 0) -> float:
+                          steps: int = 100, repeats: int = 5, seed: int = 0,
+                          threads: int | None = 1) -> float:
     """Median wall time (s) of one forward and backward pass of a PyTorch layer over ``steps`` steps.
 
     x: (B, T, I). The first pass is a warm-up and not counted. Timed on whatever device torch uses
@@ -179,10 +184,11 @@ def time_forward_backward(cell: str, input_size: int, hidden_size: int, batch: i
     module = recurrent_module(cell, input_size, hidden_size)
     x = torch.randn(batch, steps, input_size)
     times = []
-    for i in range(repeats + 1):
-        start = time.perf_counter()
-        out, _ = module(x)
-        out.sum().backward()
-        if i:
-            times.append(time.perf_counter() - start)
+    with torch_threads(threads):
+        for i in range(repeats + 1):
+            start = time.perf_counter()
+            out, _ = module(x)
+            out.sum().backward()
+            if i:
+                times.append(time.perf_counter() - start)
     return float(np.median(times))
