@@ -24,7 +24,7 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(Path(__file__).parent / "site"))
-import sitebrowser as sb  # noqa: E402
+import sitebrowser as sb  # noqa: E402  (tests/site/, with student.py)
 
 pytestmark = pytest.mark.slow
 
@@ -360,3 +360,32 @@ def test_the_leak_check_finds_a_planted_solution_line(site_html: Path, tmp_path:
     (planted / "book" / "x.html").write_text(f"<pre><span>{line[:10]}</span>{line[10:]}</pre>")
     found = [p for p, text in _site_texts(planted) if line in text]
     assert found
+
+
+# --- the student's first hour ---------------------------------------------------------------------
+
+def test_a_new_student_runs_the_first_gru_cells_in_jupyterlab(tmp_path: Path):
+    """Getting started, steps 2 to 4: JupyterLab on 127.0.0.1 with a token, the GRU notebook's first
+    cells in a real kernel, the first visible test saying what is missing, a widget that loads."""
+    import shutil
+
+    from student import WIDGET_VIEW as VIEW, JupyterLab, run_cells
+
+    source = ROOT / "exercises" / "gru"
+    if not (source / "gru.ipynb").exists():
+        pytest.fail("exercises/gru/gru.ipynb is missing: the getting-started page opens it")
+    shutil.copytree(source, tmp_path / "gru")
+    with JupyterLab(tmp_path, ARTIFACTS / "jupyterlab.log") as lab:
+        assert b"JupyterLab" in lab.get("/lab"), "the JupyterLab page did not load"
+        extensions = {e["name"] for e in lab.get("/lab/api/extensions")}
+        assert "jupyter-widgets-jupyterlab-manager" in extensions, sorted(extensions)
+        cells = [c for c in lab.get("/api/contents/gru/gru.ipynb")["content"]["cells"]]
+        code = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+                for c in cells if c["cell_type"] == "code"]
+        kernel = lab.start_session("gru/gru.ipynb")
+        setup, answer, first_test = run_cells(lab, kernel, code[:3], timeout=90)
+        widget, = run_cells(lab, kernel, ["import ipywidgets as w\nw.IntSlider(description='lag')"])
+    assert setup.status == "ok", setup.error
+    assert answer.status == "ok", answer.error
+    assert first_test.status == "error" and "not written yet" in first_test.error, first_test.error
+    assert VIEW in widget.mime_types and "jupyter.widget" in widget.comm_targets, widget

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: bubblewrap (the grading sandbox) and chromium (the browser tests).
+# Debian packages the build and tests need: bubblewrap (the grading sandbox), chromium (the browser
+# tests, driven by Playwright's client; no browser is downloaded) and npm (the site's MathJax, RequireJS
+# and widget manager, installed with `npm ci` by tools/site_assets.py and served from the site itself).
 # Installs what is missing when run as root; otherwise says what to install.
 set -euo pipefail
 needed=()
 command -v bwrap >/dev/null || needed+=(bubblewrap)
 command -v chromium >/dev/null || needed+=(chromium)
+command -v npm >/dev/null || needed+=(npm)
 [ ${#needed[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     echo "missing system packages: ${needed[*]}; install them with: sudo apt-get install ${needed[*]}" >&2
