@@ -95,6 +95,10 @@ def forbidden_uses(answers: dict[str, str], names: tuple[str, ...]) -> list[str]
         patterns = {name: rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])" for name in names}
         if names:
             patterns.update(OBFUSCATION)
+            roots = {n.split(".")[0] for n in names}
+            if any(n.split(".")[0] in ("nn", "torch", "_VF", "F") for n in names):
+                roots |= {"torch", "nn", "F", "_VF"}
+            patterns["getattr()"] = rf"(?<![\w.])getattr\s*\(\s*({'|'.join(map(re.escape, sorted(roots)))})\b"
         for name, pattern in patterns.items():
             if re.search(pattern, text) or ("." in name and _imports_name(text, name)):
                 found.append(f"{name} (in {grade_id})")
@@ -102,27 +106,29 @@ def forbidden_uses(answers: dict[str, str], names: tuple[str, ...]) -> list[str]
 
 
 def _code_only(source: str) -> str:
-    """The source without comments (strings stay: ``getattr(torch.nn, 'GRU')`` must still be seen)."""
-    lines = []
-    for line in source.splitlines():
-        stripped = line.lstrip()
-        if stripped.startswith(("%", "!")):
-            continue
-        lines.append(re.sub(r"#.*$", "", line) if "#" in line and "'" not in line and '"' not in line else line)
+    """The code without comments, docstrings and magics; other strings stay (``getattr(nn, "GRU")``)."""
+    import io as _io
+    import tokenize
+
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
     text = "\n".join(lines)
     try:
         tree = ast.parse(text)
     except SyntaxError:
         return text
-    names = []
+    drop: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Name, ast.Attribute, ast.Constant, ast.alias, ast.ImportFrom)):
-            names.append(ast.unparse(node) if not isinstance(node, (ast.alias, ast.ImportFrom)) else "")
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names += [f"{node.module}.{alias.name}" for alias in node.names]
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-    return text + "\n" + "\n".join(n for n in names if n)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    lines = text.splitlines()
+    try:
+        for tok in tokenize.generate_tokens(_io.StringIO(text).readline):
+            if tok.type == tokenize.COMMENT:
+                row, col = tok.start
+                lines[row - 1] = lines[row - 1][:col]
+    except (tokenize.TokenError, IndentationError):
+        return text
+    return "\n".join("" if n + 1 in drop else line for n, line in enumerate(lines))
 
 
 def _imports_name(text: str, name: str) -> bool:
@@ -159,3 +165,66 @@ def spec_fingerprint(spec: AssignmentSpec) -> str:
 
     text = repr([(c.grade_id, c.points, c.probe, c.forbidden, c.timeout_s) for c in spec.checks]) + spec.setup
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """(top-level names a cell defines, names it reads anywhere)."""
+    try:
+        tree = ast.parse(_code_only(source))
+    except SyntaxError:
+        words = set(re.findall(r"[A-Za-z_]\w*", source))
+        return set(), words
+    defined: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                defined.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined.update((a.asname or a.name).split(".")[0] for a in node.names)
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return defined, used
+
+
+def forbidden_per_check(spec: AssignmentSpec, notebook, answers: dict[str, str]) -> dict[str, list[str]]:
+    """For each check, the forbidden names used by the answers it depends on.
+
+    A test depends on the answer cell just above it, on the cell that last defines any name that
+    cell defines (a later redefinition is what the probe calls), and on every answer cell defining
+    a name those use, transitively. So a forbidden shortcut in ``gru_cell`` zeroes the tests of
+    ``gru_cell`` and of everything built on it, and no others.
+    """
+    order = [c.metadata.get("nbgrader", {}).get("grade_id") for c in notebook.cells]
+    answer_order = [g for g in order if g in answers]
+    info = {g: _names(answers[g]) for g in answer_order}
+    definer: dict[str, str] = {}
+    for g in answer_order:
+        for name in info[g][0]:
+            definer[name] = g
+    result: dict[str, list[str]] = {}
+    for check in spec.checks:
+        if not check.forbidden:
+            result[check.grade_id] = []
+            continue
+        own = None
+        if check.grade_id in order:
+            for g in order[: order.index(check.grade_id)]:
+                if g in answers:
+                    own = g
+        if own is None:
+            closure = set(answer_order)
+        else:
+            closure = {own} | {definer[n] for n in info[own][0] if n in definer}
+            queue = list(closure)
+            while queue:
+                cell = queue.pop()
+                for name in info[cell][1]:
+                    d = definer.get(name)
+                    if d and d not in closure:
+                        closure.add(d)
+                        queue.append(d)
+        result[check.grade_id] = forbidden_uses({g: answers[g] for g in answer_order if g in closure},
+                                                check.forbidden)
+    return result

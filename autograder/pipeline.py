@@ -171,11 +171,11 @@ def run_in_sandbox(base: Path, clean: Sanitized, spec: AssignmentSpec, seed: int
             grade_id, k = where[1], where[2]
             killed[(grade_id, k)] = ProbeError(kind, message)
             skip_probes.add((grade_id, k))
-            if kind == "timeout":  # the other cases of a test that hangs would hang too
-                for j in range(len(all_cases[grade_id])):
-                    if (grade_id, j) not in skip_probes:
-                        killed[(grade_id, j)] = ProbeError("timeout", "skipped after an earlier case timed out")
-                        skip_probes.add((grade_id, j))
+            # the other cases of a test that hangs or kills the process would do the same: skip them
+            for j in range(k + 1, len(all_cases[grade_id])):
+                if (grade_id, j) not in skip_probes:
+                    killed[(grade_id, j)] = ProbeError(kind, f"skipped after an earlier case: {message}")
+                    skip_probes.add((grade_id, j))
         else:
             failures.append(f"the sandbox stopped during {where[0]}: {message}")
             break
@@ -214,8 +214,9 @@ def grade_one(sub: Submission, spec: AssignmentSpec, skeleton, scratch: Path, sl
             cases, results, failures, output = run_in_sandbox(scratch / sub.student, clean, spec, seed, slot,
                                                               limits, unsafe)
             outcome.failures, outcome.output_excerpt = failures, output[-4000:]
+            bad_uses = judging.forbidden_per_check(spec, clean.notebook, clean.answers)
             for check in spec.checks:
-                bad = judging.forbidden_uses(clean.answers, check.forbidden)
+                bad = bad_uses[check.grade_id]
                 outcome.checks.append(judging.judge_check(check, cases[check.grade_id],
                                                           results[check.grade_id], bad))
     if outcome.fatal:

@@ -182,8 +182,12 @@ def main() -> None:
             for k in range(len(check["cases"])):
                 write_error(out_dir, grade_id, k, "exception", f"probe failed to load: {one_line(exc)}")
             continue
+        timed_out = False
         for k, case in enumerate(check["cases"]):
             if (grade_id, k) in skip_probes:
+                continue
+            if timed_out:  # the other cases of a test that hangs would hang too
+                write_error(out_dir, grade_id, k, "timeout", "skipped after an earlier case timed out")
                 continue
             emit(ev="probe", g=grade_id, k=k, status="start")
             try:
@@ -194,6 +198,7 @@ def main() -> None:
                 write_result(out_dir, grade_id, k, result)
                 emit(ev="probe", g=grade_id, k=k, status="ok")
             except Timeout:
+                timed_out = True
                 write_error(out_dir, grade_id, k, "timeout", f"stopped after {check['timeout_s']:g} s")
                 emit(ev="probe", g=grade_id, k=k, status="timeout")
             except MemoryError:

@@ -53,8 +53,7 @@ def read_cells(data: bytes) -> list[dict]:
     if not data.strip():
         raise NotANotebook("the file is empty")
     if len(data) > MAX_NOTEBOOK_BYTES:
-        raise NotANotebook(f"the file is {len(data) / 2**20:.0f} MiB, more than the "
-                           f"{MAX_NOTEBOOK_BYTES // 2**20} MiB a notebook may have")
+        raise NotANotebook(f"the file is larger than the {MAX_NOTEBOOK_BYTES // 2**20} MiB a notebook may have")
     try:
         doc = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:

@@ -1,0 +1,136 @@
+"""Benchmark: our pipeline against stock ``nbgrader autograde`` on the same honest class.
+
+    .venv/bin/python -m autograder.bench --students 12        (make bench-grade)
+
+Generates N honest submissions of ``gru`` from the source notebook (correct, or with known-wrong
+variants of some answers), grades them with stock nbgrader (a fresh course folder, its own
+gradebook, sequential as nbgrader runs) and with our pipeline (sandboxed, ``--workers`` = the cores),
+checks that both give every student the same total, and prints submissions per minute and the ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Known-wrong variants: (answer cell, text in the solution, replacement).
+WRONG = {
+    "reset-before": ("answer_candidate", "return torch.tanh(from_input + r * (h @ weight_hh[rows].T + bias_hh[rows]))",
+                     "return torch.tanh(from_input + (r * h) @ weight_hh[rows].T + bias_hh[rows])"),
+    "keep-new": ("answer_cell", "return (1 - z) * n + z * h", "return z * n + (1 - z) * h"),
+    "gate-rows": ("answer_gates", "rows = slice(H, 2 * H)", "rows = slice(0, H)"),
+    "tanh-gate": ("answer_gates", "rows = slice(0, H)\n    return torch.sigmoid(", "rows = slice(0, H)\n    return torch.tanh("),
+    "no-batch-first": ("answer_layer", "    if batch_first:\n        x = x.transpose(0, 1)\n", ""),
+    "empty-backward": ("answer_backward", None, None),
+}
+
+
+def _gid(cell) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def honest_class(n: int, folder: Path, assignment: str = "gru") -> dict[str, list[str]]:
+    """Write ``folder/<student>/gru/gru.ipynb`` for n students; returns each one's mistakes."""
+    source = nbformat.read(str(ROOT / "solutions" / assignment / f"{assignment}.ipynb"), as_version=4)
+    release = nbformat.read(str(ROOT / "exercises" / assignment / f"{assignment}.ipynb"), as_version=4)
+    solution = {_gid(c): "\n".join(line for line in c.source.splitlines()
+                                   if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+                for c in source.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    stubs = {_gid(c): c.source for c in release.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    names = list(WRONG)
+    plan = {}
+    for i in range(n):
+        answers = dict(solution)
+        mistakes = [names[j % len(names)] for j in range(i, i + (i % 3))]  # 0, 1 or 2 mistakes
+        for name in mistakes:
+            cell, old, new = WRONG[name]
+            answers[cell] = stubs[cell] if old is None else answers[cell].replace(old, new, 1)
+        nb = nbformat.read(str(ROOT / "exercises" / assignment / f"{assignment}.ipynb"), as_version=4)
+        for cell in nb.cells:
+            if _gid(cell) in answers and cell.metadata.get("nbgrader", {}).get("solution"):
+                cell.source = answers[_gid(cell)]
+        student = f"student{i:03d}"
+        (folder / student / assignment).mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, str(folder / student / assignment / f"{assignment}.ipynb"))
+        plan[student] = mistakes
+    return plan
+
+
+NBGRADER_CONFIG = """c = get_config()
+c.CourseDirectory.root = {root!r}
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.db_url = "sqlite:///{root}/gradebook.db"
+c.Execute.timeout = 120
+c.Execute.skip_cells_with_tag = "gated-instructor-skip-4f1c9e"
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"[A-Za-z]*Warning"
+"""
+
+
+def stock_nbgrader(course: Path, submitted: Path, assignment: str = "gru") -> tuple[float, dict[str, float]]:
+    """Run ``nbgrader generate_assignment`` then time ``nbgrader autograde``; returns (seconds, totals)."""
+    from nbgrader.api import Gradebook
+
+    (course / "source" / assignment).mkdir(parents=True)
+    shutil.copy(ROOT / "solutions" / assignment / f"{assignment}.ipynb", course / "source" / assignment)
+    (course / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(root=str(course)))
+    shutil.copytree(submitted, course / "submitted")
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    nbgrader = [os.path.join(os.path.dirname(sys.executable), "nbgrader")]
+    subprocess.run(nbgrader + ["generate_assignment", assignment, "--force"], cwd=course, env=env, check=True,
+                   capture_output=True)
+    started = time.perf_counter()
+    subprocess.run(nbgrader + ["autograde", assignment, "--force"], cwd=course, env=env, check=True,
+                   capture_output=True)
+    seconds = time.perf_counter() - started
+    with Gradebook(f"sqlite:///{course}/gradebook.db") as gb:
+        totals = {s.student.id: float(s.score) for s in gb.assignment_submissions(assignment)}
+    return seconds, totals
+
+
+def ours(workspace: Path, submitted: Path, workers: int, assignment: str = "gru") -> tuple[float, dict[str, float]]:
+    from autograder import pipeline
+    from autograder.assignments import SPECS
+
+    started = time.perf_counter()
+    summary = pipeline.grade(SPECS[assignment], submitted, pipeline.Course(ROOT), workspace, workers=workers)
+    seconds = time.perf_counter() - started
+    return seconds, {o.student: float(o.score) for o in summary.outcomes}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", type=int, default=12)
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--keep", type=Path, default=None, help="keep the class and both gradebooks here")
+    args = parser.parse_args(argv)
+    base = Path(tempfile.mkdtemp(prefix="bench-grade-")) if args.keep is None else args.keep
+    base.mkdir(parents=True, exist_ok=True)
+    submitted = base / "class"
+    plan = honest_class(args.students, submitted)
+    print(f"{args.students} honest submissions of gru in {submitted} "
+          f"({sum(1 for m in plan.values() if m)} with known mistakes); {os.cpu_count()} cores")
+    t_ours, s_ours = ours(base / "ours", submitted, args.workers)
+    print(f"ours:  {t_ours:7.1f} s  {60 * args.students / t_ours:6.1f} submissions/minute ({args.workers} workers)")
+    t_nbg, s_nbg = stock_nbgrader(base / "nbgrader", submitted)
+    print(f"stock nbgrader autograde: {t_nbg:7.1f} s  {60 * args.students / t_nbg:6.1f} submissions/minute")
+    diff = {s: (s_ours.get(s), s_nbg.get(s)) for s in plan if abs((s_ours.get(s) or -1) - (s_nbg.get(s) or -2)) > 1e-6}
+    for student, (a, b) in sorted(diff.items()):
+        print(f"  DIFFERENT SCORE {student} ({', '.join(plan[student]) or 'correct'}): ours {a}, nbgrader {b}")
+    print(f"same scores on all {len(plan)}: {not diff}; ratio (ours / nbgrader throughput): {t_nbg / t_ours:.2f}x")
+    if args.keep is None:
+        shutil.rmtree(base, ignore_errors=True)
+    return 1 if diff else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
