@@ -27,6 +27,6 @@ SPEC = AssignmentSpec(
     ),
     optional=True,
     setup=SETUP_KERNEL.strip() + "\n",
-    description="challenge: the GRU's fused pointwise step as a Triton kernel (extra credit)",
+    description="the GRU's fused pointwise step as a Triton kernel",
     extra={"env": {"TRITON_INTERPRET": "1"}},
 )
