@@ -197,10 +197,20 @@ def test_hidden_suite_covers_batch_one_length_one_float64_and_noncontiguous():
 
 @pytest.mark.parametrize("assignment", sorted(SPECS))
 def test_solution_answers_use_no_forbidden_name(assignment):
+    from autograder.judge import forbidden_uses  # the grader's own matcher
+
     sources = subs.answers(assignment)
-    used = {(check.grade_id, name) for check in SPECS[assignment].checks
-            for name in check.forbidden for source in sources.values() if name in source}
-    assert used == set()
+    used = {check.grade_id: forbidden_uses(sources, check.forbidden)
+            for check in SPECS[assignment].checks}
+    assert {gid: names for gid, names in used.items() if names} == {}
+
+
+def test_forbidden_names_catch_pytorchs_own_gru_in_an_answer():
+    from autograder.judge import forbidden_uses
+
+    answer = {"answer_cell": "def gru_cell(x, h, *p, reset='after'):\n"
+                             "    return torch.gru_cell(x, h, *p)\n"}
+    assert forbidden_uses(answer, SPECS["gru"].check("test_gru_cell").forbidden) != []
 
 
 # ---------------------------------------------------------------------- the variants themselves

@@ -5,7 +5,8 @@ from autograder.assignments._build import SETUP, make_check
 from autograder.spec import AssignmentSpec
 
 COURSE = ("gated.cells", "gated.conventions", "gated.checks", "gated.gradients", "_VF", "torch._C")
-NO_AUTOGRAD = COURSE + ("torch.autograd", ".backward(", "torch.func", "functorch")
+# names are matched as whole words (autograder.judge.forbidden_uses): "backward" catches loss.backward()
+NO_AUTOGRAD = COURSE + ("torch.autograd", "autograd", "backward", "torch.func", "functorch")
 
 SETUP_BPTT = SETUP + """
 from gated.checks import check_clip, check_jacobian_product, check_rnn_backward, check_rnn_forward
@@ -18,7 +19,7 @@ SPEC = AssignmentSpec(
         make_check("test_rnn_forward", 1, COURSE + ("nn.RNN",)),
         make_check("test_rnn_backward", 3, NO_AUTOGRAD),
         make_check("test_jacobian_product", 2, NO_AUTOGRAD),
-        make_check("test_clip", 2, COURSE + ("clip_grad_norm",)),
+        make_check("test_clip", 2, COURSE + ("clip_grad_norm_", "clip_grad_norm")),
     ),
     setup=SETUP_BPTT.strip() + "\n",
     description="the tanh RNN's forward and backward passes, the Jacobian product, global-norm clipping",

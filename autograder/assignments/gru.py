@@ -5,7 +5,7 @@ from autograder.assignments._build import SETUP, make_check
 from autograder.spec import AssignmentSpec
 
 #: Names an answer may not use: PyTorch's own GRU, its private kernels, and the course's references.
-FORBIDDEN = ("nn.GRU", "nn.GRUCell", "torch.gru", "_VF", "torch._C", "torch.ops",
+FORBIDDEN = ("nn.GRU", "nn.GRUCell", "torch.gru", "torch.gru_cell", "_VF", "torch._C", "torch.ops",
              "gated.cells", "gated.conventions", "gated.checks", "gated.kernels", "gru_variant")
 
 #: The notebook's first code cell (the generator writes it from here) and the sandbox's set-up.

@@ -4,7 +4,7 @@ from __future__ import annotations
 from autograder.assignments._build import SETUP, make_check
 from autograder.spec import AssignmentSpec
 
-FORBIDDEN = ("nn.LSTM", "nn.LSTMCell", "torch.lstm", "_VF", "torch._C", "gated.cells",
+FORBIDDEN = ("nn.LSTM", "nn.LSTMCell", "torch.lstm", "torch.lstm_cell", "_VF", "torch._C", "gated.cells",
              "gated.conventions", "gated.checks", "lstm_variant")
 
 SETUP_LSTM = SETUP + """
