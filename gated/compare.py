@@ -53,6 +53,14 @@ def matched_parameter_counts(input_size: int = music.NUM_KEYS,
     return out
 
 
+def matched_hidden_size(cell: str, input_size: int, parameters: int) -> int:
+    """The hidden size whose recurrent layer has the parameter count closest to ``parameters``."""
+    if cell not in MODULES:
+        raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
+    return min(range(1, 4096),
+               key=lambda h: (abs(cells.parameter_count(cell, input_size, h) - parameters), h))
+
+
 class FramePredictor(nn.Module):
     """Recurrent layer and a linear read-out: frames (B, T, K) -> logits of the next frames (B, T, K)."""
 

@@ -75,3 +75,11 @@ def test_summary_reports_mean_and_sample_spread_per_cell():
     assert row["test mean"] == pytest.approx(9.0)
     assert row["test std"] == pytest.approx(1.0)
     assert row["seeds"] == 3
+
+
+def test_matched_hidden_size_picks_the_closest_parameter_count():
+    budget = cells.parameter_count("gru", music.NUM_KEYS, 46)  # 18,768
+    assert compare.matched_hidden_size("gru", music.NUM_KEYS, budget) == 46
+    # 4·37·127 = 18,796 is closer than Chung et al.'s 36 units (18,144); 99·189 = 18,711 than 100
+    assert compare.matched_hidden_size("lstm", music.NUM_KEYS, budget) == 37
+    assert compare.matched_hidden_size("rnn", music.NUM_KEYS, budget) == 99
