@@ -45,3 +45,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf _build
+
+# Grading benchmark: an honest generated class of `gru`, our pipeline against stock nbgrader autograde.
+.PHONY: bench-grade
+STUDENTS ?= 12
+bench-grade: $(STAMP) system-deps
+	$(PY) -m autograder.bench --students $(STUDENTS)

@@ -73,6 +73,8 @@ class _Shell:
 
 def to_python(source: str) -> str:
     """Translate IPython syntax (magics, ``!cmd``) to plain Python."""
+    if not any(line.lstrip().startswith(("%", "!")) for line in source.splitlines()):
+        return source  # plain Python: no need to import IPython (a quarter of a second)
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
