@@ -364,28 +364,80 @@ def test_the_leak_check_finds_a_planted_solution_line(site_html: Path, tmp_path:
 
 # --- the student's first hour ---------------------------------------------------------------------
 
-def test_a_new_student_runs_the_first_gru_cells_in_jupyterlab(tmp_path: Path):
-    """Getting started, steps 2 to 4: JupyterLab on 127.0.0.1 with a token, the GRU notebook's first
-    cells in a real kernel, the first visible test saying what is missing, a widget that loads."""
+WIDGET_PROBE = "import ipywidgets as w\nw.IntSlider(value=3, max=9, description='lag')"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab as the getting-started page starts it (127.0.0.1, a token), over a copy of
+    exercises/gru/ and a one-cell notebook holding a widget."""
     import shutil
 
-    from student import WIDGET_VIEW as VIEW, JupyterLab, run_cells
+    from student import JupyterLab
 
     source = ROOT / "exercises" / "gru"
     if not (source / "gru.ipynb").exists():
         pytest.fail("exercises/gru/gru.ipynb is missing: the getting-started page opens it")
-    shutil.copytree(source, tmp_path / "gru")
-    with JupyterLab(tmp_path, ARTIFACTS / "jupyterlab.log") as lab:
-        assert b"JupyterLab" in lab.get("/lab"), "the JupyterLab page did not load"
-        extensions = {e["name"] for e in lab.get("/lab/api/extensions")}
-        assert "jupyter-widgets-jupyterlab-manager" in extensions, sorted(extensions)
-        cells = [c for c in lab.get("/api/contents/gru/gru.ipynb")["content"]["cells"]]
-        code = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-                for c in cells if c["cell_type"] == "code"]
-        kernel = lab.start_session("gru/gru.ipynb")
-        setup, answer, first_test = run_cells(lab, kernel, code[:3], timeout=90)
-        widget, = run_cells(lab, kernel, ["import ipywidgets as w\nw.IntSlider(description='lag')"])
+    root = tmp_path_factory.mktemp("student")
+    shutil.copytree(source, root / "gru")
+    probe = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(WIDGET_PROBE)])
+    probe.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(probe, root / "widget_probe.ipynb")
+    with JupyterLab(root, ARTIFACTS / "jupyterlab.log") as server:
+        yield server
+
+
+def test_a_new_student_runs_the_first_gru_cells_in_a_jupyterlab_kernel(lab):
+    """Getting started, steps 2 and 3: the GRU notebook's first cells in a real kernel, through the
+    Jupyter server's API; the first visible test says what is missing; a widget opens its comm."""
+    from student import WIDGET_VIEW as VIEW, run_cells
+
+    assert b"JupyterLab" in lab.get("/lab"), "the JupyterLab page did not load"
+    extensions = {e["name"] for e in lab.get("/lab/api/extensions")}
+    assert "jupyter-widgets-jupyterlab-manager" in extensions, sorted(extensions)
+    cells = lab.get("/api/contents/gru/gru.ipynb")["content"]["cells"]
+    code = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+            for c in cells if c["cell_type"] == "code"]
+    kernel = lab.start_session("gru/gru.ipynb")
+    setup, answer, first_test = run_cells(lab, kernel, code[:3], timeout=90)
+    widget, = run_cells(lab, kernel, [WIDGET_PROBE])
     assert setup.status == "ok", setup.error
     assert answer.status == "ok", answer.error
     assert first_test.status == "error" and "not written yet" in first_test.error, first_test.error
     assert VIEW in widget.mime_types and "jupyter.widget" in widget.comm_targets, widget
+
+
+def test_jupyterlab_in_chromium_shows_the_gru_notebook_and_renders_a_widget(lab):
+    """The same JupyterLab in the browser: the GRU notebook opens, and a widget cell run from the
+    notebook's UI renders a slider (the widget manager extension works). Saves jupyterlab.png."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright_api.sync_playwright() as p:
+        browser = sb.launch(p)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        outside: list[str] = []
+        sb.block_outside(context, outside)
+        page = context.new_page()
+        page.goto(f"{lab.url}/lab/tree/gru/gru.ipynb?token={lab.token}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
+        page.wait_for_function("() => document.querySelectorAll('.jp-Notebook .jp-CodeCell').length > 3",
+                               timeout=30000)
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab.png"))
+        page.goto(f"{lab.url}/lab/tree/widget_probe.ipynb?reset&token={lab.token}")
+        editor = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-editor")
+        editor.first.wait_for(timeout=60000)
+        slider = None
+        for _ in range(3):      # the first Shift+Enter can come before the kernel is ready
+            page.wait_for_timeout(3000)
+            editor.first.click()
+            page.keyboard.press("Shift+Enter")
+            try:
+                slider = page.wait_for_selector(".jp-OutputArea .widget-slider", timeout=20000)
+                break
+            except playwright_api.TimeoutError:
+                continue
+        assert slider is not None, "running the widget cell in JupyterLab showed no slider"
+        assert slider.is_visible()
+        browser.close()
+    assert not outside, outside
