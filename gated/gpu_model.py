@@ -116,3 +116,73 @@ def gru_layer_model(batch: int, hidden: int, inputs: int, steps: int, dtype: str
         "persistent fits one SM": fits_one_sm(hidden, dtype, device),
         "persistent recurrent floor µs": flops["recurrent"] / (peak * busy_sms / device.sms) * us,
     }
+
+
+# ---------------------------------------------------------------- the split-H persistent kernel
+
+H100_BOOST_HZ = 1.98e9
+"""H100 SXM5 boost clock (NVIDIA H100 datasheet, 1980 MHz); used only to turn bytes per clock into bytes/s."""
+SMEM_BYTES_PER_CLOCK = 128
+"""Shared-memory bandwidth of one SM: 32 banks × 4 bytes per clock (CUDA C++ Programming Guide)."""
+BARRIER_S = (1e-6, 2e-6)
+"""ASSUMPTION, not a datasheet figure: one grid-wide barrier (atomic counter in L2, every program
+spinning on it) costs about 1–2 µs on an H100. A measured value belongs in a bench record."""
+
+
+def split_programs_needed(hidden: int, dtype: str, budget_bytes: int | None = None,
+                          device: Device = H100_SXM) -> int:
+    """Fewest programs whose on-chip budget (default: one SM's shared memory) holds W_hh (3H² elements)."""
+    budget = device.smem_per_sm if budget_bytes is None else budget_bytes
+    return math.ceil(3 * hidden * hidden * BYTES[dtype] / budget)
+
+
+def split_slice_bytes(hidden: int, columns: int, dtype: str) -> int:
+    """Bytes of one program's slice of W_hh: ``columns`` hidden units × 3 gates × H inputs."""
+    return 3 * hidden * columns * BYTES[dtype]
+
+
+def split_persistent_budget(hidden: int, dtype: str, columns: int = 16,
+                            device: Device = H100_SXM) -> dict[str, float]:
+    """The on-chip budget of the split-H persistent kernel with ``columns`` hidden units per program.
+
+    Returns W_hh's bytes, the programs the split launches (⌈H / columns⌉), each one's slice in bytes and
+    as a fraction of one SM's shared memory and of its register file, and the fewest programs that
+    could hold W_hh at all if each filled one SM's shared memory.
+    """
+    programs = math.ceil(hidden / columns)
+    slice_bytes = split_slice_bytes(hidden, columns, dtype)
+    return {
+        "W_hh bytes": 3 * hidden * hidden * BYTES[dtype],
+        "programs": programs,
+        "fits the SMs": programs <= device.sms,
+        "slice bytes": slice_bytes,
+        "slice / SMEM": slice_bytes / device.smem_per_sm,
+        "slice / registers": slice_bytes / device.registers_per_sm,
+        "fewest programs (SMEM-full)": split_programs_needed(hidden, dtype, device=device),
+    }
+
+
+def split_persistent_step_model(batch: int, hidden: int, dtype: str = "bfloat16", columns: int = 16,
+                                barrier_s: float = BARRIER_S[0],
+                                device: Device = H100_SXM) -> dict[str, float]:
+    """A floor on one step of the split-H persistent kernel, in microseconds (a model, not a measurement).
+
+    Per step each program multiplies h_{t−1} (B × H) by its W_hh slice (H × 3·columns) at 1/SMs of the
+    dense peak, reads that slice from shared memory (W_hh never comes from HBM after the first step:
+    the worst case, if it stays in registers this term vanishes), reads all of h_{t−1} (B·H elements),
+    writes its B·columns outputs, and waits at one grid-wide barrier, whose cost ``barrier_s`` is an
+    ASSUMPTION (:data:`BARRIER_S`). The step floor is max(product, SMEM read) + barrier.
+    """
+    s = BYTES[dtype]
+    flops = 2 * batch * hidden * 3 * columns
+    per_sm_peak = device.peak_flops[dtype] / device.sms
+    product_us = flops / per_sm_peak * 1e6
+    smem_us = split_slice_bytes(hidden, columns, dtype) / (SMEM_BYTES_PER_CLOCK * H100_BOOST_HZ) * 1e6
+    barrier_us = barrier_s * 1e6
+    return {
+        "product µs": product_us,
+        "SMEM slice read µs": smem_us,
+        "barrier µs (assumed)": barrier_us,
+        "h read per program bytes": batch * hidden * s,
+        "step floor µs": max(product_us, smem_us) + barrier_us,
+    }
