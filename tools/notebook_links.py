@@ -12,14 +12,17 @@ for a book written in MyST Markdown with `html_copy_source: false`; this module 
   notebooks above are also pushed by the Pages workflow to the branch `gated_notebooks_branch`
   ("notebooks"), so the Colab button opens `.../blob/notebooks/book/<page>.ipynb`. Exercise pages
   point Colab at the committed `exercises/<a>/<a>.ipynb` on the main branch.
+- **Sources and assets**: before Sphinx reads anything, the exercise pages are written from
+  `exercises/` (tools/exercise_pages.py) and MathJax, RequireJS and the widget manager are vendored
+  (tools/site_assets.py), so every build of the book has them.
 - **A note** at the top of pages with live widgets or GPU code: on the site the widgets show their
   saved state (linked controls still work), computing anything new needs a running kernel; the
   Triton kernels need a GPU runtime to run compiled.
 """
 from __future__ import annotations
 
-import json
 import re
+import sys
 from pathlib import Path
 
 from docutils import nodes
@@ -221,8 +224,25 @@ def adjust_scripts(app: Sphinx, pagename: str, templatename: str, context: dict,
     context["script_files"] = kept
 
 
+def prepare_sources(app: Sphinx, config) -> None:
+    """Before Sphinx reads anything: the exercise pages from exercises/, the vendored JavaScript.
+
+    Done here so that every build of the book (make book, make strict-book, a jupyter-book command
+    typed by hand) has them; both steps skip work that is already done.
+    """
+    tools = str(Path(__file__).resolve().parent)
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    import exercise_pages
+    import site_assets
+
+    exercise_pages.write_pages()
+    site_assets.build()
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("gated_notebooks_branch", "notebooks", "html")
+    app.connect("config-inited", prepare_sources, priority=100)
     app.connect("builder-inited", add_widget_shims)
     app.connect("html-page-context", adjust_scripts, priority=900)
     app.connect("html-page-context", fix_header_buttons, priority=600)   # after the theme's (501)
