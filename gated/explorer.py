@@ -87,6 +87,7 @@ class GradientExplorer:
     cells: tuple[str, ...] = CELLS
     hidden_size: int = 32
     seed: int = 0
+    initial_cell: str = "rnn"  # the cell selected when the widget first shows
     curves: dict[tuple[str, str, float, int], np.ndarray] = field(default_factory=dict, repr=False)
 
     def variants(self, cell: str) -> tuple[str, ...]:
@@ -109,7 +110,8 @@ class GradientExplorer:
         """The four controls, shared by both versions' layout."""
         style = {"description_width": "130px"}
         return {
-            "cell": widgets.ToggleButtons(options=list(self.cells), description="cell", style=style),
+            "cell": widgets.ToggleButtons(options=list(self.cells), value=self.initial_cell,
+                                          description="cell", style=style),
             "nonlinearity": widgets.ToggleButtons(options=list(NONLINEARITIES),
                                                   description="RNN nonlinearity", style=style),
             "radius": widgets.SelectionSlider(options=list(self.radii), value=1.0 if 1.0 in self.radii
@@ -189,7 +191,7 @@ def gradient_explorer(mode: str = "static", **grid) -> widgets.VBox:
     """The explorer widget: ``mode="static"`` (precomputed, works without a kernel) or ``"live"``.
 
     ``grid`` is passed to :class:`GradientExplorer` (``radii``, ``lengths``, ``cells``, ``hidden_size``,
-    ``seed``).
+    ``seed``, ``initial_cell``: e.g. ``gradient_explorer(initial_cell="gru")``).
     """
     explorer = GradientExplorer(**grid)
     if mode == "static":

@@ -124,3 +124,10 @@ def test_explorer_curve_of_a_linear_rnn_explodes_and_a_tanh_rnn_stays_bounded():
 def test_gradient_explorer_rejects_an_unknown_mode():
     with pytest.raises(ValueError, match="'static' or 'live'"):
         gradient_explorer("animated")
+
+
+def test_static_explorer_can_open_on_another_cell():
+    box = gradient_explorer("static", radii=(1.0,), lengths=(10,), hidden_size=4, initial_cell="gru")
+    cell = controls_of(box)["cell"]
+    top = next(c for c in box.children if isinstance(c, widgets.Stack))
+    assert cell.value == "gru" and top.selected_index == cell.index == 2
