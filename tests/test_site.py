@@ -204,6 +204,23 @@ def test_screenshots_of_landing_chapter_and_exercise_are_saved(visits):
         assert "exercise.png" in saved, saved
 
 
+def test_search_finds_pages_with_no_outside_network(site_html: Path):
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with sb.SiteServer(site_html) as server, playwright_api.sync_playwright() as p:
+        browser = sb.launch(p)
+        context = browser.new_context()
+        outside: list[str] = []
+        sb.block_outside(context, outside)
+        page = context.new_page()
+        report = sb.PageReport("search")
+        sb.watch(page, report)
+        page.goto(server.url + "search.html?q=reset+gate")
+        page.wait_for_selector("#search-results ul li", timeout=20000)
+        found = page.locator("#search-results ul li").count()
+        browser.close()
+    assert found > 0 and not outside and not report.problems(), (found, outside, report.problems())
+
+
 # --- static checks: links, offline assets, downloads, leaks ---------------------------------------
 
 def _is_internal(url: str) -> bool:
@@ -272,6 +289,12 @@ def test_every_notebook_page_offers_a_notebook_without_outputs(site_html: Path):
         if any(c.get("outputs") for c in nb.cells if c.cell_type == "code"):
             problems.append(f"{page}: the downloaded notebook holds outputs")
     assert not problems, "\n".join(problems)
+
+
+def test_pages_with_widgets_say_that_computing_needs_a_kernel(site_html: Path):
+    missing = [p.relative_to(site_html).as_posix() for p in site_pages(site_html)
+               if WIDGET_VIEW in (t := p.read_text(errors="replace")) and "needs a running kernel" not in t]
+    assert not missing, missing
 
 
 def test_colab_buttons_open_notebooks_not_markdown(site_html: Path):

@@ -168,7 +168,9 @@ def write_notebooks(app: Sphinx, exception: Exception | None) -> None:
         if source.suffix != ".md":
             continue
         notebook = jupytext.read(source)
-        notebook.cells.insert(0, nbformat.v4.new_code_cell(_setup_cell(app), metadata={"tags": ["colab-setup"]}))
+        notebook.metadata.pop("jupytext", None)
+        title = next((i for i, c in enumerate(notebook.cells) if c.cell_type == "markdown"), -1)
+        notebook.cells.insert(title + 1, nbformat.v4.new_code_cell(_setup_cell(app), metadata={"tags": ["colab-setup"]}))
         target.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nbformat.v4.upgrade(notebook) if notebook.nbformat < 4 else notebook, target)
 
