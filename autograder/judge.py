@@ -1,27 +1,22 @@
 """The trusted side: read the sandbox's plain data back, look for forbidden names, call each Check.judge.
 
-Nothing here imports or runs student code. Results are read as JSON (size-capped) and ``.npy``
-files (``numpy.load(allow_pickle=False)``, no object arrays, no symlinks, no names outside the
-output folder); anything else becomes a ``ProbeError("bad-output", ...)``.
+Nothing here imports or runs student code. Results arrive as JSON with arrays as ``.npy`` bytes
+(``numpy.load(allow_pickle=False)``, no object arrays, size-capped); anything else becomes a
+``ProbeError("bad-output", ...)``.
 """
 from __future__ import annotations
 
 import ast
+import base64
 import io
-import json
-import os
 import re
-import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from autograder.spec import AssignmentSpec, Check, ProbeError, Result, Verdict
 
-MAX_RESULT_JSON = 1024 * 1024
 MAX_RESULT_ARRAY = 64 * 1024 * 1024
-_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.npy$")
 
 # Dynamic ways to reach a name without writing it; an answer that uses them cannot be checked for
 # forbidden names, so it is treated as using them.
@@ -42,44 +37,34 @@ class CheckResult:
     errors: list[str] = field(default_factory=list)  # ProbeError kinds seen
 
 
-def _read_regular(path: Path, limit: int) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError("not a regular file")
-        if info.st_size > limit:
-            raise ValueError(f"{info.st_size} bytes, more than {limit}")
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(limit + 1)
-    finally:
-        os.close(fd)
+def _array(encoded: str) -> np.ndarray:
+    raw = base64.b64decode(encoded.encode("ascii"), validate=True)
+    if len(raw) > MAX_RESULT_ARRAY:
+        raise ValueError(f"an array of {len(raw)} bytes, more than {MAX_RESULT_ARRAY}")
+    array = np.load(io.BytesIO(raw), allow_pickle=False)
+    if array.dtype.hasobject or array.dtype.kind not in "biufcUS":
+        raise ValueError(f"dtype {array.dtype}")
+    return array
 
 
-def read_result(out_dir: Path, grade_id: str, k: int) -> Result:
-    """The probe's result for case ``k`` of ``grade_id`` as plain data, or a ProbeError."""
-    path = out_dir / f"{grade_id}.{k}.json"
-    if not path.exists() and not path.is_symlink():
+def read_result(event: dict | None) -> Result:
+    """A probe's result event from the sandbox as plain data, or a ProbeError."""
+    if event is None:
         return ProbeError("missing", "no result: the notebook stopped before this test ran")
     try:
-        doc = json.loads(_read_regular(path, MAX_RESULT_JSON))
-        if doc.get("kind") == "error":
-            kind = str(doc.get("error_kind", "exception"))
+        if event.get("kind") == "error":
+            kind = str(event.get("error_kind", "exception"))
             kind = kind if kind in ("exception", "timeout", "crash", "memory", "missing", "forbidden") else "exception"
-            return ProbeError(kind, str(doc.get("message", ""))[:500])
+            return ProbeError(kind, str(event.get("message", ""))[:500])
         values = {}
-        for key, item in dict(doc["values"]).items():
+        for key, item in dict(event["values"]).items():
             if item["type"] == "json":
                 value = item["value"]
                 if not isinstance(value, (bool, int, float, str, type(None))):
                     raise ValueError(f"{key!r} is not a plain value")
                 values[str(key)] = value
-            elif item["type"] == "npy" and _NAME.match(str(item["file"])):
-                raw = _read_regular(out_dir / item["file"], MAX_RESULT_ARRAY)
-                array = np.load(io.BytesIO(raw), allow_pickle=False)
-                if array.dtype.hasobject or array.dtype.kind not in "biufcUS":
-                    raise ValueError(f"{key!r} has dtype {array.dtype}")
-                values[str(key)] = array
+            elif item["type"] == "npy":
+                values[str(key)] = _array(item["b64"])
             else:
                 raise ValueError(f"{key!r} has an unknown type")
         return values

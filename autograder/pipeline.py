@@ -134,9 +134,8 @@ def run_in_sandbox(base: Path, clean: Sanitized, spec: AssignmentSpec, seed: int
                    limits: sandbox.Limits, unsafe: bool):
     """Run the job (retrying past crashes); return (cases, results per check, failures, output)."""
     uid = 61000 + slot
-    job_dir = base / "job"
+    job_dir = sandbox.prepare_dir(base / "job")
     all_cases, cell_limits = build_job(job_dir, clean, spec, seed, limits)
-    work, out = sandbox.prepare_dirs(base, uid)
     probe_limits = {c.grade_id: c.timeout_s for c in spec.checks}
     job = json.loads((job_dir / "job.json").read_text())
     skip_cells: set[int] = set()
@@ -145,12 +144,14 @@ def run_in_sandbox(base: Path, clean: Sanitized, spec: AssignmentSpec, seed: int
     failures: list[str] = []
     cell_errors: dict[int, str] = {}
     output = b""
+    received: dict[tuple[str, int], dict] = {}
     started = time.monotonic()
     deadline = started + limits.submission_s
     for _ in range(limits.max_attempts):
         job["skip_cells"], job["skip_probes"] = sorted(skip_cells), sorted(skip_probes)
         (job_dir / "job.json").write_text(json.dumps(job))
-        attempt = sandbox.execute(job_dir, out, work, uid, limits, cell_limits, probe_limits, deadline, unsafe)
+        attempt = sandbox.execute(job_dir, base, uid, limits, cell_limits, probe_limits, deadline, unsafe)
+        received.update(attempt.results)
         output = output or attempt.output
         if attempt.output_total > limits.output_bytes:
             failures.append(f"output flood: {attempt.output_total / 2**20:.1f} MiB printed, "
@@ -184,13 +185,12 @@ def run_in_sandbox(base: Path, clean: Sanitized, spec: AssignmentSpec, seed: int
             break
     results = {}
     for check in spec.checks:
-        results[check.grade_id] = [killed.get((check.grade_id, k)) or judging.read_result(out, check.grade_id, k)
+        results[check.grade_id] = [killed.get((check.grade_id, k)) or judging.read_result(received.get((check.grade_id, k)))
                                    for k in range(len(all_cases[check.grade_id]))]
     names = {i: clean.notebook.cells[i].metadata.get("nbgrader", {}).get("grade_id") or f"cell {i + 1}"
              for i in cell_errors}
     failures += [f"{names[i]}: {msg}" for i, msg in sorted(cell_errors.items())]
-    for path in (work, out, job_dir):
-        shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(base, ignore_errors=True)
     return all_cases, results, failures, output.decode("utf-8", "replace")
 
 

@@ -1,23 +1,29 @@
 """The program that runs one submission INSIDE the sandbox (stdlib, numpy and IPython only).
 
-Usage: ``python runner.py JOB_DIR OUT_DIR --events-fd=N``. ``JOB_DIR/job.json`` holds the setup source, the cells to
-execute in order, the probes' sources and the cases (arrays as ``.npy`` files next to it). Progress
-goes to the file descriptor given by ``--events-fd=N`` as JSON lines (``start``/``end`` of every cell and probe), results go to
-``OUT_DIR/<grade_id>.<case>.json`` with arrays as ``.npy``. Nothing here is trusted by the grader:
+Usage: ``python runner.py JOB_DIR --events-fd=N``. ``JOB_DIR/job.json`` holds the setup source, the
+cells to execute in order, the probes' sources and the cases (arrays as ``.npy`` files next to it).
+Everything goes back as JSON lines on file descriptor N: the start and end of every cell and probe,
+and each probe's result (arrays as base64 ``.npy`` bytes, never pickle); the sandbox has no
+writable folder on the host. Nothing here is trusted by the grader:
 the student's code shares this process and may tamper with all of it; the parent enforces the time
 limits from outside and believes the results only as data.
 """
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import signal
 import sys
+import time
 import traceback
+
+_T0 = time.monotonic()
 
 import numpy as np
 
-_FD = int(sys.argv[3].split("=")[1]) if len(sys.argv) > 3 and sys.argv[3].startswith("--events-fd=") else 2
+_FD = int(sys.argv[2].split("=")[1]) if len(sys.argv) > 2 and sys.argv[2].startswith("--events-fd=") else 2
 _EVENTS = os.fdopen(_FD, "w", buffering=1)
 
 
@@ -27,6 +33,7 @@ _exec, _compile, _dumps = exec, compile, json.dumps
 
 def emit(**event) -> None:
     try:
+        event["t"] = round(time.monotonic() - _T0, 4)
         _EVENTS.write(_dumps(event) + "\n")
         _EVENTS.flush()
     except Exception:  # the student closed or broke our channel: the parent notices the silence
@@ -122,28 +129,26 @@ def to_plain(value):
     return "npy", array
 
 
-def write_result(out_dir: str, grade_id: str, k: int, result: dict) -> None:
-    stem = f"{grade_id}.{k}"
-    payload = {"kind": "ok", "values": {}}
-    for n, (key, value) in enumerate(result.items()):
+def send_result(grade_id: str, k: int, result: dict) -> None:
+    """Send one probe's result to the parent: JSON values inline, arrays as base64 ``.npy`` bytes."""
+    values = {}
+    for key, value in result.items():
         kind, plain = to_plain(value)
         if kind == "npy":
-            name = f"{stem}.{n}.npy"
-            np.save(os.path.join(out_dir, name), np.array(plain, order="C"), allow_pickle=False)
-            payload["values"][str(key)] = {"type": "npy", "file": name}
+            buffer = io.BytesIO()
+            np.save(buffer, np.array(plain, order="C"), allow_pickle=False)
+            values[str(key)] = {"type": "npy", "b64": base64.b64encode(buffer.getvalue()).decode("ascii")}
         else:
-            payload["values"][str(key)] = {"type": "json", "value": plain}
-    with open(os.path.join(out_dir, stem + ".json"), "w") as fh:
-        json.dump(payload, fh)
+            values[str(key)] = {"type": "json", "value": plain}
+    emit(ev="result", g=grade_id, k=k, kind="ok", values=values)
 
 
-def write_error(out_dir: str, grade_id: str, k: int, kind: str, message: str) -> None:
-    with open(os.path.join(out_dir, f"{grade_id}.{k}.json"), "w") as fh:
-        json.dump({"kind": "error", "error_kind": kind, "message": message}, fh)
+def send_error(grade_id: str, k: int, kind: str, message: str) -> None:
+    emit(ev="result", g=grade_id, k=k, kind="error", error_kind=kind, message=message)
 
 
 def main() -> None:
-    job_dir, out_dir = sys.argv[1], sys.argv[2]
+    job_dir = sys.argv[1]
     if os.path.isdir("/work/submission"):
         os.chdir("/work/submission")  # the private working folder (in the sandbox)
     with open(os.path.join(job_dir, "job.json")) as fh:
@@ -182,14 +187,14 @@ def main() -> None:
             probe = probe_ns["probe"]
         except BaseException as exc:  # noqa: BLE001
             for k in range(len(check["cases"])):
-                write_error(out_dir, grade_id, k, "exception", f"probe failed to load: {one_line(exc)}")
+                send_error(grade_id, k, "exception", f"probe failed to load: {one_line(exc)}")
             continue
         timed_out = False
         for k, case in enumerate(check["cases"]):
             if (grade_id, k) in skip_probes:
                 continue
             if timed_out:  # the other cases of a test that hangs would hang too
-                write_error(out_dir, grade_id, k, "timeout", "skipped after an earlier case timed out")
+                send_error(grade_id, k, "timeout", "skipped after an earlier case timed out")
                 continue
             emit(ev="probe", g=grade_id, k=k, status="start")
             try:
@@ -197,19 +202,19 @@ def main() -> None:
                 result = run_limited(check["timeout_s"], probe, ns, inputs)
                 if not isinstance(result, dict):
                     raise TypeError(f"the probe returned {type(result).__name__}, not a dict")
-                write_result(out_dir, grade_id, k, result)
+                send_result(grade_id, k, result)
                 emit(ev="probe", g=grade_id, k=k, status="ok")
             except Timeout:
                 timed_out = True
-                write_error(out_dir, grade_id, k, "timeout", f"stopped after {check['timeout_s']:g} s")
+                send_error(grade_id, k, "timeout", f"stopped after {check['timeout_s']:g} s")
                 emit(ev="probe", g=grade_id, k=k, status="timeout")
             except MemoryError:
-                write_error(out_dir, grade_id, k, "memory", "ran out of memory (MemoryError)")
+                send_error(grade_id, k, "memory", "ran out of memory (MemoryError)")
                 emit(ev="probe", g=grade_id, k=k, status="error")
             except BaseException as exc:  # noqa: BLE001
                 tb = traceback.extract_tb(exc.__traceback__)
                 where = next((f" (in {f.name}, line {f.lineno})" for f in reversed(tb) if f.filename.startswith("<cell")), "")
-                write_error(out_dir, grade_id, k, "exception", one_line(exc) + where)
+                send_error(grade_id, k, "exception", one_line(exc) + where)
                 emit(ev="probe", g=grade_id, k=k, status="error")
     emit(ev="done")
     sys.stdout.flush()

@@ -2,8 +2,9 @@
 
 The sandbox (see :func:`command`): ``prlimit`` sets the resource limits, ``bwrap`` unshares the PID,
 network, IPC and UTS namespaces, mounts read-only only the Python install, the virtual environment,
-the course library and the runner, a private tmpfs ``/tmp``, the job (read-only) and a private
-writable working folder and output folder for this submission; ``setpriv`` then drops to an
+the course library and the runner, the job (read-only), and size-limited private tmpfs folders
+``/tmp`` and ``/work/submission`` (its working folder): nothing on the host is writable from inside,
+and results come back on a pipe; ``setpriv`` then drops to an
 unprivileged user of its own (one uid per worker, so a fork storm in one sandbox cannot starve
 another), with no capabilities and ``no_new_privs``. ``--die-with-parent`` and the PID namespace
 kill every process the submission started when it ends or is killed.
@@ -43,6 +44,7 @@ class Limits:
     nofile: int = 256  # RLIMIT_NOFILE
     tmpfs_bytes: int = 256 * MIB  # size of the private /tmp
     output_bytes: int = 256 * 1024  # stdout+stderr kept; the rest is read and dropped
+    results_bytes: int = 256 * MIB  # all the results and events of one run together
     startup_s: float = 60.0  # interpreter start, imports and the trusted setup
     cell_s: float = 30.0  # one notebook cell
     gap_s: float = 20.0  # between two events (the runner's own work)
@@ -96,7 +98,7 @@ def contract_files() -> list[str]:
     return [str(here / "__init__.py"), str(here / "spec.py")]
 
 
-def command(job_dir: Path, out_dir: Path, work_dir: Path, uid: int, limits: Limits, events_fd: int,
+def command(job_dir: Path, work_dir: Path, uid: int, limits: Limits, events_fd: int,
             unsafe: bool = False) -> list[str]:
     """The full command line that runs the runner on one job."""
     python = os.path.join(sys.prefix, "bin", "python")
@@ -105,7 +107,7 @@ def command(job_dir: Path, out_dir: Path, work_dir: Path, uid: int, limits: Limi
         f"--nofile={limits.nofile}", "--core=0", "--",
     ]
     if unsafe:
-        return rlimits + [python, "-I", str(RUNNER), str(job_dir), str(out_dir), f"--events-fd={events_fd}"]
+        return rlimits + [python, "-I", str(RUNNER), str(job_dir), f"--events-fd={events_fd}"]
     rlimits.insert(-1, f"--nproc={limits.nproc}")
     args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--cap-drop", "ALL",
@@ -116,7 +118,7 @@ def command(job_dir: Path, out_dir: Path, work_dir: Path, uid: int, limits: Limi
         args += ["--ro-bind", path, path]
         made.update(_parents(path))
     args += ["--ro-bind", str(RUNNER), "/grader/runner.py", "--ro-bind", str(job_dir), "/job",
-             "--bind", str(out_dir), "/out", "--bind", str(work_dir), "/work/submission"]
+             "--size", str(limits.tmpfs_bytes), "--perms", "01777", "--tmpfs", "/work/submission"]
     made.update(["/grader", "/work"])
     for parent in sorted(made, key=len):
         args += ["--chmod", "0755", parent]
@@ -126,7 +128,7 @@ def command(job_dir: Path, out_dir: Path, work_dir: Path, uid: int, limits: Limi
         args += ["--setenv", var, value]
     args += ["--", "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
              "--bounding-set=-all", "--inh-caps=-all",
-             python, "-I", "/grader/runner.py", "/job", "/out", f"--events-fd={events_fd}"]
+             python, "-I", "/grader/runner.py", "/job", f"--events-fd={events_fd}"]
     return rlimits + args
 
 
@@ -169,6 +171,7 @@ class Attempt:
     done: bool = False
     output: bytes = b""
     output_total: int = 0
+    results: dict = field(default_factory=dict)  # (grade_id, k) -> the result event, as sent
 
 
 def _drain(stream, limit: int, into: Attempt) -> None:
@@ -184,12 +187,12 @@ def _drain(stream, limit: int, into: Attempt) -> None:
     into.output, into.output_total = bytes(kept), total
 
 
-def execute(job_dir: Path, out_dir: Path, work_dir: Path, uid: int, limits: Limits, cells: dict[int, float],
+def execute(job_dir: Path, work_dir: Path, uid: int, limits: Limits, cells: dict[int, float],
             probes: dict[str, float], deadline: float, unsafe: bool = False) -> Attempt:
     """Run the runner once; kill it when the cell or probe in progress overruns its limit."""
     read_fd, write_fd = os.pipe()
     attempt = Attempt(in_progress=("startup",))
-    cmd = command(job_dir, out_dir, work_dir, uid, limits, write_fd, unsafe)
+    cmd = command(job_dir, work_dir, uid, limits, write_fd, unsafe)
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             pass_fds=(write_fd,), start_new_session=True,
                             cwd=str(work_dir) if unsafe else None)
@@ -200,6 +203,7 @@ def execute(job_dir: Path, out_dir: Path, work_dir: Path, uid: int, limits: Limi
     events = os.fdopen(read_fd, "rb")
     selector.register(events, selectors.EVENT_READ)
     buffer = b""
+    received = 0
     limit_at = time.monotonic() + limits.startup_s
     try:
         while True:
@@ -218,7 +222,8 @@ def execute(job_dir: Path, out_dir: Path, work_dir: Path, uid: int, limits: Limi
                     attempt.killed = attempt.killed or ("timeout" if time.monotonic() >= deadline else None)
                 break
             buffer += chunk
-            if len(buffer) > 1_000_000:  # a flood on the event channel: stop listening
+            received += len(chunk)
+            if received > limits.results_bytes:  # a flood on the channel: stop listening
                 attempt.killed = "flood"
                 break
             *lines, buffer = buffer.split(b"\n")
@@ -229,8 +234,11 @@ def execute(job_dir: Path, out_dir: Path, work_dir: Path, uid: int, limits: Limi
                     continue
                 if not isinstance(event, dict):
                     continue
-                attempt.events.append(event)
                 now = time.monotonic()
+                if event.get("ev") == "result":
+                    attempt.results[(str(event.get("g")), event.get("k"))] = event
+                    continue
+                attempt.events.append(event)
                 kind, status = event.get("ev"), event.get("status")
                 if kind == "ready":
                     attempt.in_progress, limit_at = ("setup",), now + limits.startup_s
@@ -283,17 +291,13 @@ def describe_exit(attempt: Attempt, limits: Limits) -> tuple[str, str]:
     return "crash", f"the Python process exited (status {code}) before the notebook finished"
 
 
-def prepare_dirs(base: Path, uid: int) -> tuple[Path, Path]:
-    """Fresh private working and output folders owned by the sandbox's uid."""
-    work, out = base / "work", base / "out"
-    for path in (work, out):
-        if path.exists():
-            shutil.rmtree(path)
-        path.mkdir(parents=True)
-        if os.geteuid() == 0:
-            os.chown(path, uid, uid)
-        os.chmod(path, 0o700)
-    return work, out
+def prepare_dir(base: Path) -> Path:
+    """A fresh folder for one submission's job (written by us, mounted read-only in the sandbox)."""
+    if base.exists():
+        shutil.rmtree(base)
+    base.mkdir(parents=True)
+    os.chmod(base, 0o755)
+    return base
 
 
 __all__ = ["Limits", "SandboxUnavailable", "check_available", "command", "execute", "describe_exit"]
