@@ -119,7 +119,8 @@ def test_batch_beyond_the_limit_is_refused():
 
 
 def test_shared_memory_estimate_matches_triton_for_h100():
-    """Triton 3.9 allocated these for sm_90 (``TRITON_INTERPRET=0 python -m gated.kernels.persistent_split``)."""
+    """Triton 3.9 allocated these for sm_90 (``TRITON_INTERPRET=0 python -m
+    gated.kernels.persistent_split``)."""
     assert split.split_smem_bytes(16, 1024, 64, torch.bfloat16) == 131072
     assert split.split_smem_bytes(64, 1024, 64, torch.bfloat16) == 229376
     assert split.split_smem_bytes(16, 1024, 64, torch.float32) == 262144 > split.MAX_SMEM_BYTES

@@ -4,6 +4,8 @@ under Triton's interpreter (``TRITON_INTERPRET=1``, set by :mod:`gated` when the
 * :mod:`~gated.kernels.pointwise`: the fused elementwise step, ``gru_pointwise(gi, gh, h) -> h'``;
 * :mod:`~gated.kernels.stepwise`: the cuDNN structure, ``gru_stepwise(x, state_dict, h0)``;
 * :mod:`~gated.kernels.persistent`: the whole time loop in one launch, ``gru_persistent(x, state_dict, h0)``;
+* :mod:`~gated.kernels.persistent_split`: the same with W_hh split across programs and a grid
+  barrier per step, ``gru_persistent_split(x, state_dict, h0)``;
 * :mod:`~gated.kernels.mingru`: minGRU, sequential and as a parallel scan.
 """
 import gated  # noqa: F401  (must precede any import of triton)

@@ -19,8 +19,8 @@ bfloat16) even before the registers that the rest of the kernel needs. Triton bl
 two, so this kernel accepts H ≤ 128 (:data:`MAX_HIDDEN`). Beyond that one must split the hidden
 units across programs (FlashRNN splits them into heads; cuDNN's persistent kernels split W_hh across
 SMs), and then every program needs the whole h_{t−1} at every step: a grid-wide barrier per step.
-The interpreter runs programs one after another, so such a barrier would deadlock it; that version is
-not written here because it could not be tested on the CPU. Whether this kernel keeps W_hh in
+That version is :mod:`gated.kernels.persistent_split`; the interpreter runs programs one after
+another, so there it is tested with one program, or with many programs for one step. Whether this kernel keeps W_hh in
 registers without spilling on an H100 has not been measured (see ``bench/NOTES.md``).
 """
 from __future__ import annotations

@@ -23,8 +23,11 @@ shared memory and a 256 KB register file per H100 SM, so at least 27 programs (b
 ``tl.dot`` accepts) the split launches H/16 programs: 64 at H = 1024, each holding 3·1024·16 weights,
 96 KiB in bfloat16 (42 % of the SM's shared memory, 38 % of its registers), 192 KiB in float32.
 After the first load W_hh never travels from HBM again; per step each program reads B·H elements of
-h_{t−1} and 3·B·BLOCK_J of GI from global memory (L2) and writes B·BLOCK_J of h_t. Whether Triton
-keeps the slice in registers or spills it to local memory has not been measured (``bench/NOTES.md``).
+h_{t−1} and 3·B·BLOCK_J of GI from global memory (L2) and writes B·BLOCK_J of h_t. Compiled for an
+H100 (sm_90, Triton 3.9; :func:`inspect_compiled`, no GPU needed), the slice sits in shared memory and
+is re-read with ``ldmatrix`` every step; h_{t−1} is staged there too, so one program needs
+:func:`split_smem_bytes`: 128 KiB at B = 16, H = 1024 in bfloat16, 256 KiB in float32, which is over
+the 227 KiB a program may use and is refused. How fast any of this runs has not been measured.
 
 Correctness of the barrier depends on every program being resident at once: the grid must not exceed
 the number of SMs (one program per SM at most; the wrapper refuses more on CUDA), and no other kernel
@@ -159,17 +162,17 @@ def split_block_sizes(batch: int, hidden: int, programs: int) -> tuple[int, int,
 def split_smem_bytes(batch: int, hidden: int, programs: int, dtype: torch.dtype) -> int:
     """Shared memory one program needs once compiled: its three weight tiles (BLOCK_K × BLOCK_J) and
     the staged h_{t−1} (BLOCK_B × BLOCK_K), in the weights' dtype. Triton 3.9 for sm_90 allocates
-    exactly this for the sizes in ``bench/NOTES.md`` (checked with ``python -m gated.kernels.persistent_split``)."""
+    exactly this for the sizes in ``bench/NOTES.md`` (see :func:`inspect_compiled`)."""
     block_b, block_j, block_k = split_block_sizes(batch, hidden, programs)
     return (3 * block_k * block_j + block_b * block_k) * torch.empty((), dtype=dtype).element_size()
 
 
-def default_programs(hidden: int, backend: str | None = None) -> int:
+def default_programs(hidden: int, backend: str | None = None, device: torch.device | None = None) -> int:
     """How many programs to launch: one (all of H) under the interpreter; on CUDA one per 16 hidden
     units (the smallest ``tl.dot`` block), but never more than the GPU's SMs, so all are co-resident."""
     if (backend or kernel_backend()) != "cuda":
         return 1
-    sms = torch.cuda.get_device_properties(torch.cuda.current_device()).multi_processor_count
+    sms = torch.cuda.get_device_properties(device or torch.cuda.current_device()).multi_processor_count
     programs = triton.cdiv(hidden, 16)
     while programs > sms:  # wider slices until the grid fits the SMs
         programs = triton.cdiv(hidden, 2 * triton.cdiv(hidden, programs))
@@ -213,8 +216,8 @@ def gru_layer_split(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
     cells._check_state(h0, weight_hh, 3, what="h0")
     steps, batch, _ = x.shape
     hidden = weight_hh.shape[1]
-    programs = default_programs(hidden, "cuda" if x.is_cuda else "interpreter") if programs is None \
-        else programs
+    if programs is None:
+        programs = default_programs(hidden, "cuda" if x.is_cuda else "interpreter", x.device)
     block_b, block_j, block_k = split_block_sizes(batch, hidden, programs)
     programs = triton.cdiv(hidden, block_j)  # power-of-two slices may need fewer programs than asked
     grid_sync = programs > 1 if grid_sync is None else grid_sync
