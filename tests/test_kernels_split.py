@@ -156,3 +156,24 @@ def test_bench_skips_the_split_where_a_program_would_exceed_shared_memory():
     assert "exceed 227 KiB of shared memory" in bench.skip_reason(
         "persistent split", bench.Case(16, 1024, 1024, 512, "float32"))
     assert bench.skip_reason("persistent split", bench.Case(16, 1024, 1024, 512, "bfloat16")) is None
+
+
+@pytest.mark.slow
+def test_kernel_compiles_for_an_h100_with_the_barrier_and_predicted_shared_memory():
+    """Triton's real compiler, not the interpreter, targeting sm_90 (no GPU needed): a fresh process."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import json, warnings; warnings.simplefilter('ignore');"
+            "from gated.kernels.persistent_split import inspect_compiled;"
+            "print(json.dumps(inspect_compiled(16, 256, 'bfloat16')))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "TRITON_INTERPRET": "0"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["shared bytes"] == report["predicted shared bytes"] == 32768
+    assert "red.global.gpu.release.add.u32" in report["barrier instructions"]
+    assert "ld.global.gpu.acquire.b32" in report["barrier instructions"]
+    assert report["h loads bypassing L1"] and report["spill store bytes"] == 0
