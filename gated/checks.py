@@ -1244,8 +1244,6 @@ check_clip = _check_fn("test_clip", "clip_by_global_norm")
 
 # ========================================================================================== LSTM
 
-_LSTM_ORDER = {"ifgo": "ifgo", "ifog": "ifog"}
-
 
 def lstm_variant(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh, *, order="ifgo", tanh_c=True,
                  g_act=torch.tanh, transpose=False) -> dict:
