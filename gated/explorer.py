@@ -109,16 +109,18 @@ class GradientExplorer:
     def controls(self) -> dict[str, widgets.Widget]:
         """The four controls, shared by both versions' layout."""
         style = {"description_width": "130px"}
+        buttons = {"description_width": "130px", "button_width": "80px"}
+        wide = widgets.Layout(width="480px")
         return {
             "cell": widgets.ToggleButtons(options=list(self.cells), value=self.initial_cell,
-                                          description="cell", style=style),
+                                          description="cell", style=buttons),
             "nonlinearity": widgets.ToggleButtons(options=list(NONLINEARITIES),
-                                                  description="RNN nonlinearity", style=style),
+                                                  description="RNN nonlinearity", style=buttons),
             "radius": widgets.SelectionSlider(options=list(self.radii), value=1.0 if 1.0 in self.radii
                                               else self.radii[0], description="spectral radius",
-                                              style=style),
+                                              style=style, layout=wide),
             "length": widgets.SelectionSlider(options=list(self.lengths), value=self.lengths[-1],
-                                              description="sequence length", style=style),
+                                              description="sequence length", style=style, layout=wide),
         }
 
     def static_widget(self) -> widgets.VBox:
@@ -166,9 +168,10 @@ class GradientExplorer:
         controls = self.controls()
         controls["radius"] = widgets.FloatSlider(value=1.0, min=0.1, max=3.0, step=0.05,
                                                  continuous_update=False, description="spectral radius",
-                                                 style=style)
+                                                 style=style, layout=widgets.Layout(width="480px"))
         controls["length"] = widgets.IntSlider(value=100, min=5, max=300, step=5, continuous_update=False,
-                                               description="sequence length", style=style)
+                                               description="sequence length", style=style,
+                                               layout=widgets.Layout(width="480px"))
         output = widgets.Output()
 
         def redraw(_change=None) -> None:
