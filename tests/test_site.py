@@ -344,7 +344,8 @@ def secret_lines() -> dict[str, str]:
             for block in blocks:
                 for line in block.splitlines():
                     line = sb.squash(line)
-                    if len(line.replace(" ", "")) >= 20 and not line.startswith("#") and line not in public:
+                    distinctive = len(line.replace(" ", "")) >= 28 or "hidden" in line   # not `return h`
+                    if distinctive and not line.startswith("#") and line not in public:
                         secrets[line] = notebook.relative_to(ROOT).as_posix()
     return secrets
 
