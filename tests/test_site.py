@@ -133,11 +133,20 @@ def _screenshot_targets(pages: list[str]) -> dict[str, str]:
     return {k: v for k, v in targets.items() if v}
 
 
+def _playwright():
+    """Playwright's Python client; the browser tests fail, not skip, without it."""
+    try:
+        import playwright.sync_api as api
+    except ImportError:
+        pytest.fail("the browser tests need Playwright's client: pip install -r requirements.txt "
+                    "(playwright is pinned there); they drive /usr/bin/chromium, never a downloaded browser")
+    return api
+
+
 @pytest.fixture(scope="module")
 def visits(site_html: Path) -> dict[str, Visit]:
     """Load every page once in chromium (outside requests blocked) and save three screenshots."""
-    playwright_api = pytest.importorskip(
-        "playwright.sync_api", reason="pip install playwright (pinned in requirements.txt)")
+    playwright_api = _playwright()
     if not Path(sb.CHROMIUM).exists():
         pytest.fail(f"{sb.CHROMIUM} is missing: run tools/system-deps.sh (Debian package chromium)")
     names = [p.relative_to(site_html).as_posix() for p in site_pages(site_html)]
@@ -208,7 +217,7 @@ def test_screenshots_of_landing_chapter_and_exercise_are_saved(visits):
 
 
 def test_search_finds_pages_with_no_outside_network(site_html: Path):
-    playwright_api = pytest.importorskip("playwright.sync_api")
+    playwright_api = _playwright()
     with sb.SiteServer(site_html) as server, playwright_api.sync_playwright() as p:
         browser = sb.launch(p)
         context = browser.new_context()
@@ -440,7 +449,7 @@ def test_a_new_student_runs_the_first_gru_cells_in_a_jupyterlab_kernel(lab):
 def test_jupyterlab_in_chromium_shows_the_gru_notebook_and_renders_a_widget(lab):
     """The same JupyterLab in the browser: the GRU notebook opens, and a widget cell run from the
     notebook's UI renders a slider (the widget manager extension works). Saves jupyterlab.png."""
-    playwright_api = pytest.importorskip("playwright.sync_api")
+    playwright_api = _playwright()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright_api.sync_playwright() as p:
         browser = sb.launch(p)
