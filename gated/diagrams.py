@@ -106,6 +106,7 @@ def draw_lstm_cell(ax: Axes, title: str | None = "LSTM") -> Axes:
     _op(ax, (out_x, hmul_y), "×")
     _path(ax, [(out_x + OP_R, hmul_y), (h_x, hmul_y), (h_x, bus), (10.2, bus)])
     _label(ax, (10.2, bus - 0.35), r"$h_t$ (output and next state)", ha="right", fontsize=10)
+    ax.set_ylim(-0.5, 5.8)  # nothing leaves through the top
     return ax
 
 
@@ -157,4 +158,5 @@ def draw_cells_side_by_side(figsize: tuple[float, float] = (11.0, 3.8)) -> Figur
     fig, (left, right) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
     draw_lstm_cell(left, "LSTM: cell state c and output h")
     draw_gru_cell(right, "GRU: one state h")
+    left.set_ylim(right.get_ylim())  # same scale side by side
     return fig
