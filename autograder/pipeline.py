@@ -131,10 +131,10 @@ def build_job(job_dir: Path, clean: Sanitized, spec: AssignmentSpec, seed: int, 
 
 
 def run_in_sandbox(base: Path, clean: Sanitized, spec: AssignmentSpec, seed: int, slot: int,
-                   limits: sandbox.Limits, unsafe: bool):
+                   limits: sandbox.Limits, unsafe: bool, worker: sandbox.WarmWorker | None = None):
     """Run the job (retrying past crashes); return (cases, results per check, failures, output)."""
     uid = 61000 + slot
-    job_dir = sandbox.prepare_dir(base / "job")
+    job_dir = sandbox.prepare_dir((worker.inbox if worker else base) / "job")
     all_cases, cell_limits = build_job(job_dir, clean, spec, seed, limits)
     probe_limits = {c.grade_id: c.timeout_s for c in spec.checks}
     job = json.loads((job_dir / "job.json").read_text())
@@ -150,7 +150,10 @@ def run_in_sandbox(base: Path, clean: Sanitized, spec: AssignmentSpec, seed: int
     for _ in range(limits.max_attempts):
         job["skip_cells"], job["skip_probes"] = sorted(skip_cells), sorted(skip_probes)
         (job_dir / "job.json").write_text(json.dumps(job))
-        attempt = sandbox.execute(job_dir, base, uid, limits, cell_limits, probe_limits, deadline, unsafe)
+        if worker is not None:
+            attempt = worker.run("job", cell_limits, probe_limits, deadline)
+        else:
+            attempt = sandbox.execute(job_dir, base, uid, limits, cell_limits, probe_limits, deadline, unsafe)
         received.update(attempt.results)
         output = output or attempt.output
         if attempt.output_total > limits.output_bytes:
@@ -190,12 +193,13 @@ def run_in_sandbox(base: Path, clean: Sanitized, spec: AssignmentSpec, seed: int
     names = {i: clean.notebook.cells[i].metadata.get("nbgrader", {}).get("grade_id") or f"cell {i + 1}"
              for i in cell_errors}
     failures += [f"{names[i]}: {msg}" for i, msg in sorted(cell_errors.items())]
+    shutil.rmtree(job_dir, ignore_errors=True)
     shutil.rmtree(base, ignore_errors=True)
     return all_cases, results, failures, output.decode("utf-8", "replace")
 
 
 def grade_one(sub: Submission, spec: AssignmentSpec, skeleton, scratch: Path, slot: int,
-              limits: sandbox.Limits, unsafe: bool) -> Outcome:
+              limits: sandbox.Limits, unsafe: bool, worker: sandbox.WarmWorker | None = None) -> Outcome:
     """Sanitize, run and judge one submission (runs in a worker thread; writes nothing shared)."""
     started = time.monotonic()
     outcome = Outcome(sub.student, sub.digest, max_score=spec.total_points, repairs=list(sub.problems))
@@ -212,7 +216,7 @@ def grade_one(sub: Submission, spec: AssignmentSpec, skeleton, scratch: Path, sl
             outcome.answers, outcome.notebook = clean.answers, clean.notebook
             seed = zlib.crc32(f"{spec.name}/{sub.student}".encode())
             cases, results, failures, output = run_in_sandbox(scratch / sub.student, clean, spec, seed, slot,
-                                                              limits, unsafe)
+                                                              limits, unsafe, worker)
             outcome.failures, outcome.output_excerpt = failures, output[-4000:]
             bad_uses = judging.forbidden_per_check(spec, clean.notebook, clean.answers)
             for check in spec.checks:
@@ -273,26 +277,48 @@ def grade(spec: AssignmentSpec, submissions: Path, course: Course, workspace: Pa
     slots = list(range(workers))
     lock = threading.Lock()
 
+    warm: dict[int, sandbox.WarmWorker] = {}
+
+    def worker_for(slot: int) -> sandbox.WarmWorker | None:
+        if unsafe or not limits.warm:
+            return None
+        if slot not in warm:
+            warm[slot] = sandbox.WarmWorker(slot, limits, spec.setup, scratch / f"worker{slot}")
+        return warm[slot]
+
     def work(sub: Submission) -> Outcome:
         with lock:
             slot = slots.pop()
         try:
-            return grade_one(sub, spec, release, scratch, slot, limits, unsafe)
+            for attempt in range(2):
+                try:
+                    return grade_one(sub, spec, release, scratch, slot, limits, unsafe, worker_for(slot))
+                except sandbox.WorkerBroken:
+                    broken = warm.pop(slot, None)
+                    if broken is not None:
+                        broken.close()
+                    if attempt:
+                        raise
+            raise AssertionError("unreachable")
         finally:
             with lock:
                 slots.append(slot)
 
     if progress:
         progress.start(len(todo), skipped=len(skipped))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(work, sub) for sub in todo]
-        for future in as_completed(futures):
-            outcome = future.result()
-            writer.record(outcome)  # the single writer
-            state.mark_done(outcome.student, outcome.digest, fingerprint, outcome.score)
-            outcomes.append(outcome)
-            if progress:
-                progress.advance(outcome)
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(work, sub) for sub in todo]
+            for future in as_completed(futures):
+                outcome = future.result()
+                writer.record(outcome)  # the single writer
+                state.mark_done(outcome.student, outcome.digest, fingerprint, outcome.score)
+                outcomes.append(outcome)
+                if progress:
+                    progress.advance(outcome)
+    finally:
+        for worker in warm.values():
+            worker.close()
     shutil.rmtree(scratch, ignore_errors=True)
     csv = writer.export_csv()
     writer.close()

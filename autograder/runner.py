@@ -14,6 +14,7 @@ import base64
 import io
 import json
 import os
+import select
 import signal
 import sys
 import time
@@ -24,7 +25,7 @@ _T0 = time.monotonic()
 import numpy as np
 
 _FD = int(sys.argv[2].split("=")[1]) if len(sys.argv) > 2 and sys.argv[2].startswith("--events-fd=") else 2
-_EVENTS = os.fdopen(_FD, "w", buffering=1)
+_EVENTS = None if "--zygote" in sys.argv else os.fdopen(_FD, "w", buffering=1)
 
 
 # Our own references, taken before any student code runs (which may replace the builtins).
@@ -147,8 +148,8 @@ def send_error(grade_id: str, k: int, kind: str, message: str) -> None:
     emit(ev="result", g=grade_id, k=k, kind="error", error_kind=kind, message=message)
 
 
-def main() -> None:
-    job_dir = sys.argv[1]
+def run_job(job_dir: str) -> None:
+    """Run one job: setup, cells, probes; report on the events channel; never returns."""
     if os.path.isdir("/work/submission"):
         os.chdir("/work/submission")  # the private working folder (in the sandbox)
     with open(os.path.join(job_dir, "job.json")) as fh:
@@ -219,6 +220,181 @@ def main() -> None:
     emit(ev="done")
     sys.stdout.flush()
     os._exit(0)  # do not run the student's atexit hooks or finalizers
+
+
+# ------------------------------------------------------------------------------ the warm worker
+# ``runner.py --zygote --control-fd=N --uid=U --limits=JSON`` runs as the sandbox's (trusted) first
+# process: it imports the assignment's setup once, then for every job the parent sends on the
+# control socket (with two fresh pipes, for the events and the output) it forks a child that drops
+# to uid U with the job's rlimits and no capabilities, and runs the job. When the child ends, or
+# when the parent says "kill", every process of uid U is killed and /tmp and the working folder
+# are wiped before the next job, so nothing of one submission survives into the next.
+
+_LIMITS = {"as": "RLIMIT_AS", "cpu": "RLIMIT_CPU", "nproc": "RLIMIT_NPROC", "fsize": "RLIMIT_FSIZE",
+           "nofile": "RLIMIT_NOFILE", "core": "RLIMIT_CORE"}
+
+
+def _drop_privileges(uid: int, limits: dict) -> None:
+    import ctypes
+    import resource
+
+    for key, name in _LIMITS.items():
+        if key in limits:
+            resource.setrlimit(getattr(resource, name), (int(limits[key]), int(limits[key])))
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)  # from root to a plain uid: every capability is dropped
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+
+
+def _uid_processes(uid: int) -> list[int]:
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/status") as fh:
+                    for line in fh:
+                        if line.startswith("Uid:"):
+                            if int(line.split()[1]) == uid:
+                                pids.append(int(name))
+                            break
+            except OSError:
+                pass
+    return pids
+
+
+def _reap(uid: int) -> None:
+    """Kill every process of ``uid`` (a helper with that uid sends SIGKILL to all it may signal)."""
+    for _ in range(200):
+        if not _uid_processes(uid):
+            break
+        helper = os.fork()
+        if helper == 0:
+            try:
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(helper, 0)
+        _collect_zombies()
+        time.sleep(0.005)
+
+
+_REAPED: dict[int, int] = {}  # pid -> wait status, for children reaped while killing a job
+
+
+def _collect_zombies() -> None:
+    while True:
+        try:
+            pid, raw = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        _REAPED[pid] = raw
+
+
+def _wipe(folder: str) -> None:
+    import shutil
+
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+def zygote(control_fd: int, uid: int, limits: dict) -> None:
+    import socket
+
+    # It kills processes and wipes /tmp between jobs: only ever inside the sandbox built for it.
+    if os.path.realpath(__file__) != "/grader/runner.py" or not os.path.isdir("/jobs") or os.getuid() != 0:
+        sys.exit("the warm worker runs only inside its bubblewrap sandbox")
+
+    sock = socket.socket(fileno=control_fd)
+
+    def reply(**msg) -> None:
+        sock.send(json.dumps(msg).encode())
+
+    while True:
+        data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 2)
+        if not data:
+            os._exit(0)
+        request = json.loads(data)
+        if request["op"] == "warm":
+            try:
+                exec(compile(request["setup"], "<setup>", "exec"), {"__name__": "__warm__"})  # noqa: S102 - trusted
+                reply(op="warm", ok=True)
+            except BaseException as exc:  # noqa: BLE001
+                reply(op="warm", ok=False, error=one_line(exc))
+            continue
+        if request["op"] != "run":
+            continue
+        events_fd, output_fd = fds
+        child = os.fork()
+        if child == 0:
+            report = os.dup(2)  # the worker's own stderr, for a failure before the job starts
+            try:
+                sock.close()
+                os.setsid()
+                null = os.open("/dev/null", os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(output_fd, 1)
+                os.dup2(output_fd, 2)
+                os.dup2(events_fd, 3)
+                os.set_inheritable(report, False)
+                os.closerange(4, report)
+                os.closerange(report + 1, 65536)
+                _drop_privileges(uid, limits)
+                global _EVENTS, _T0
+                _EVENTS, _T0 = os.fdopen(3, "w", buffering=1), time.monotonic()
+                sys.stdout = os.fdopen(1, "w", buffering=1)
+                sys.stderr = os.fdopen(2, "w", buffering=1)
+                for signo in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
+                    signal.signal(signo, signal.SIG_DFL)
+                run_job(request["job"])
+            except BaseException:  # noqa: BLE001 - the worker's own failure, for the instructor
+                os.write(report, traceback.format_exc().encode()[-4000:])
+            finally:
+                os._exit(70)
+        os.close(events_fd)
+        os.close(output_fd)
+        status = None
+        while status is None:
+            ready = select.select([sock], [], [], 0.05)[0]
+            if ready:
+                data = sock.recv(1 << 16)
+                if not data:
+                    _reap(uid)
+                    os._exit(0)
+                if json.loads(data).get("op") == "kill":
+                    _reap(uid)
+            try:
+                pid, raw = os.waitpid(child, os.WNOHANG)
+            except ChildProcessError:
+                pid, raw = child, _REAPED.pop(child, 9)
+            if pid == child:
+                status = -os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else os.WEXITSTATUS(raw)
+        _reap(uid)
+        _collect_zombies()
+        for folder in ("/tmp", "/work/submission"):
+            if os.path.isdir(folder):
+                _wipe(folder)
+        reply(op="exit", status=status)
+
+
+def main() -> None:
+    args = dict(a.split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
+    if "--zygote" in sys.argv:
+        zygote(int(args["--control-fd"]), int(args["--uid"]), json.loads(args["--limits"]))
+    else:
+        run_job(sys.argv[1])
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ class Limits:
     gap_s: float = 20.0  # between two events (the runner's own work)
     submission_s: float = 600.0  # all attempts of one submission together
     max_attempts: int = 8
+    warm: bool = True  # one long-lived sandbox per worker, imports done once (False: a fresh one per run)
 
     def describe(self) -> str:
         return (
@@ -187,21 +188,12 @@ def _drain(stream, limit: int, into: Attempt) -> None:
     into.output, into.output_total = bytes(kept), total
 
 
-def execute(job_dir: Path, work_dir: Path, uid: int, limits: Limits, cells: dict[int, float],
-            probes: dict[str, float], deadline: float, unsafe: bool = False) -> Attempt:
-    """Run the runner once; kill it when the cell or probe in progress overruns its limit."""
-    read_fd, write_fd = os.pipe()
-    attempt = Attempt(in_progress=("startup",))
-    cmd = command(job_dir, work_dir, uid, limits, write_fd, unsafe)
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            pass_fds=(write_fd,), start_new_session=True,
-                            cwd=str(work_dir) if unsafe else None)
-    os.close(write_fd)
-    drainer = threading.Thread(target=_drain, args=(proc.stdout, limits.output_bytes, attempt), daemon=True)
-    drainer.start()
+def _watch(read_fd: int, attempt: Attempt, limits: Limits, cells: dict[int, float], probes: dict[str, float],
+           deadline: float, ended) -> None:
+    """Read the runner's events until the channel closes; stop (set ``attempt.killed``) when the cell
+    or probe in progress overruns its limit. ``ended(timeout)`` waits for the runner to exit."""
     selector = selectors.DefaultSelector()
-    events = os.fdopen(read_fd, "rb")
-    selector.register(events, selectors.EVENT_READ)
+    selector.register(read_fd, selectors.EVENT_READ)
     buffer = b""
     received = 0
     limit_at = time.monotonic() + limits.startup_s
@@ -211,21 +203,19 @@ def execute(job_dir: Path, work_dir: Path, uid: int, limits: Limits, cells: dict
             stop_at = min(limit_at, deadline)
             if now >= stop_at:
                 attempt.killed = "timeout"
-                break
+                return
             if not selector.select(timeout=stop_at - now):
                 continue
             chunk = os.read(read_fd, 65536)
             if not chunk:  # the runner exited (or closed the channel): give it a moment to finish
-                try:
-                    proc.wait(timeout=min(5.0, max(0.1, deadline - time.monotonic())))
-                except subprocess.TimeoutExpired:
-                    attempt.killed = attempt.killed or ("timeout" if time.monotonic() >= deadline else None)
-                break
+                if not ended(min(5.0, max(0.1, deadline - time.monotonic()))):
+                    attempt.killed = "timeout" if time.monotonic() >= deadline else "hung"
+                return
             buffer += chunk
             received += len(chunk)
             if received > limits.results_bytes:  # a flood on the channel: stop listening
                 attempt.killed = "flood"
-                break
+                return
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
                 try:
@@ -254,6 +244,32 @@ def execute(job_dir: Path, work_dir: Path, uid: int, limits: Limits, cells: dict
                 elif status is not None:
                     attempt.in_progress, limit_at = ("between",), now + limits.gap_s
     finally:
+        selector.close()
+
+
+def execute(job_dir: Path, work_dir: Path, uid: int, limits: Limits, cells: dict[int, float],
+            probes: dict[str, float], deadline: float, unsafe: bool = False) -> Attempt:
+    """Run the runner once in a fresh sandbox; kill it when the cell or probe in progress overruns."""
+    read_fd, write_fd = os.pipe()
+    attempt = Attempt(in_progress=("startup",))
+    cmd = command(job_dir, work_dir, uid, limits, write_fd, unsafe)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            pass_fds=(write_fd,), start_new_session=True,
+                            cwd=str(work_dir) if unsafe else None)
+    os.close(write_fd)
+    drainer = threading.Thread(target=_drain, args=(proc.stdout, limits.output_bytes, attempt), daemon=True)
+    drainer.start()
+
+    def ended(timeout: float) -> bool:
+        try:
+            proc.wait(timeout=timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    try:
+        _watch(read_fd, attempt, limits, cells, probes, deadline, ended)
+    finally:
         if attempt.killed or proc.poll() is None:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -264,10 +280,125 @@ def execute(job_dir: Path, work_dir: Path, uid: int, limits: Limits, cells: dict
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             attempt.returncode = proc.wait()
-        selector.close()
-        events.close()
+        os.close(read_fd)
         drainer.join(timeout=10)
     return attempt
+
+
+class WorkerBroken(RuntimeError):
+    """The warm worker's sandbox stopped answering; the caller starts a new one."""
+
+
+class WarmWorker:
+    """One long-lived sandbox per worker, with the assignment's imports done once (see runner.zygote).
+
+    Each job runs in a child forked from the sandbox's first process, as the worker's own uid with
+    the job's rlimits and no capabilities; every process of that uid is killed, and ``/tmp`` and the
+    working folder wiped, before the next job. The sandbox itself is the one :func:`command` builds,
+    with the inbox (the job being graded, read-only) as its only view of the grading workspace.
+    """
+
+    def __init__(self, slot: int, limits: Limits, setup: str, inbox: Path) -> None:
+        import socket
+
+        self.uid, self.limits, self.inbox = 61000 + slot, limits, inbox
+        inbox.mkdir(parents=True, exist_ok=True)
+        os.chmod(inbox, 0o755)
+        self.sock, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        rl = {"as": limits.memory_bytes, "cpu": limits.cpu_s, "nproc": limits.nproc, "fsize": limits.fsize_bytes,
+              "nofile": limits.nofile, "core": 0}
+        cmd = command(inbox, inbox, self.uid, limits, child.fileno())
+        cmd = self._as_zygote(cmd, child.fileno(), json.dumps(rl))
+        self.log = inbox.parent / f"{inbox.name}.log"
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         pass_fds=(child.fileno(),), start_new_session=True)
+        child.close()
+        self._send({"op": "warm", "setup": setup})
+        answer = self._receive(limits.startup_s)
+        if not answer.get("ok"):
+            self.close()
+            raise WorkerBroken(f"the grader's set-up failed in the sandbox: {answer.get('error')}")
+
+    def _as_zygote(self, cmd: list[str], fd: int, limits_json: str) -> list[str]:
+        """The sandbox command with the zygote as its program, privileged enough to switch uid."""
+        cmd = [a for a in cmd if not a.startswith(("--as=", "--cpu=", "--nproc=", "--fsize="))]
+        at = cmd.index("/usr/bin/setpriv")
+        python = next(a for a in cmd[at:] if a.endswith("/python"))
+        caps = []
+        for cap in ("CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_KILL"):
+            caps += ["--cap-add", cap]
+        head = cmd[:at - 1]  # up to the "--" before setpriv
+        jobs = head.index("/job")
+        head[jobs] = "/jobs"
+        return head + caps + ["--", python, "-I", "/grader/runner.py", "--zygote", f"--control-fd={fd}",
+                                            f"--uid={self.uid}", f"--limits={limits_json}"]
+
+    def _send(self, message: dict, fds: list[int] | None = None) -> None:
+        import socket
+
+        try:
+            socket.send_fds(self.sock, [json.dumps(message).encode()], fds or [])
+        except OSError as exc:
+            raise WorkerBroken(f"the worker's sandbox is gone ({exc})") from None
+
+    def _receive(self, timeout: float) -> dict:
+        ready = selectors.DefaultSelector()
+        ready.register(self.sock, selectors.EVENT_READ)
+        try:
+            if not ready.select(timeout=timeout):
+                raise WorkerBroken("the worker's sandbox did not answer")
+            data = self.sock.recv(1 << 16)
+        finally:
+            ready.close()
+        if not data:
+            tail = self.log.read_text(errors="replace")[-1500:] if self.log.exists() else ""
+            raise WorkerBroken(f"the worker's sandbox closed its channel; its log ends:\n{tail}")
+        return json.loads(data)
+
+    def run(self, job: str, cells: dict[int, float], probes: dict[str, float], deadline: float) -> Attempt:
+        """Run ``inbox/<job>`` once; kill it when the cell or probe in progress overruns."""
+        attempt = Attempt(in_progress=("startup",))
+        read_fd, write_fd = os.pipe()
+        out_read, out_write = os.pipe()
+        try:
+            self._send({"op": "run", "job": f"/jobs/{job}"}, [write_fd, out_write])
+        finally:
+            os.close(write_fd)
+            os.close(out_write)
+        drainer = threading.Thread(target=_drain, args=(os.fdopen(out_read, "rb"), self.limits.output_bytes, attempt),
+                                   daemon=True)
+        drainer.start()
+        status: dict = {}
+
+        def ended(timeout: float) -> bool:
+            try:
+                status.update(self._receive(timeout))
+                return True
+            except WorkerBroken:
+                return False
+
+        try:
+            _watch(read_fd, attempt, self.limits, cells, probes, deadline, ended)
+            if not status:
+                if attempt.killed:
+                    self._send({"op": "kill"})
+                status.update(self._receive(30.0))
+        finally:
+            os.close(read_fd)
+            drainer.join(timeout=10)
+        attempt.returncode = status.get("status")
+        return attempt
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        finally:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=30)
 
 
 def describe_exit(attempt: Attempt, limits: Limits) -> tuple[str, str]:
