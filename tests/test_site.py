@@ -480,3 +480,28 @@ def test_jupyterlab_in_chromium_shows_the_gru_notebook_and_renders_a_widget(lab)
         assert slider.is_visible()
         browser.close()
     assert not outside, outside
+
+
+# --- the page generator, without a build ----------------------------------------------------------
+
+def test_exercise_page_shows_cells_unexecuted_with_points_and_a_fence_longer_than_any_backticks(tmp_path: Path):
+    import exercise_pages
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Assignment `toy`: a probe\n\nWhat it covers."),
+        nbformat.v4.new_code_cell("def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()",
+                                  metadata={"nbgrader": {"solution": True, "grade": False, "grade_id": "a"}}),
+        nbformat.v4.new_code_cell('doc = """```python\\nf(1)\\n```"""\nassert f(1) == 1',
+                                  metadata={"nbgrader": {"grade": True, "solution": False, "grade_id": "t",
+                                                         "points": 2.5}}),
+        nbformat.v4.new_markdown_cell("# A second title"),
+    ])
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="an output that must not show")]
+    (tmp_path / "exercises" / "toy").mkdir(parents=True)
+    nbformat.write(nb, tmp_path / "exercises" / "toy" / "toy.ipynb")
+    page, = exercise_pages.write_pages(tmp_path / "exercises", tmp_path / "book" / "exercises")
+    text = page.read_text()
+    assert text.count("\n# ") == 1 and "## A second title" in text            # one title per page
+    assert "2.5 points" in text and "Test cell `t` (2.5 points)" in text
+    assert "````python\ndoc = " in text                                        # the fence outgrows ```
+    assert "raise NotImplementedError()" in text and "an output that must not show" not in text
