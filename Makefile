@@ -25,10 +25,12 @@ $(STAMP): requirements.txt pyproject.toml
 
 # tools/build_book.py drops the execution cache when gated/ changed (jupyter-cache cannot see it).
 book: $(STAMP)
+	tools/system-deps.sh book
 	$(PY) tools/build_book.py
 
 # The strict build of the tests: fresh output folder, fresh cache, warnings are errors.
 strict-book: $(STAMP)
+	tools/system-deps.sh book
 	$(PY) tools/build_book.py --strict
 
 system-deps:

@@ -4,10 +4,13 @@
 # and widget manager, installed with `npm ci` by tools/site_assets.py and served from the site itself).
 # Installs what is missing when run as root; otherwise says what to install.
 set -euo pipefail
+# `system-deps.sh book` checks only what the site build needs (npm).
 needed=()
-command -v bwrap >/dev/null || needed+=(bubblewrap)
-command -v chromium >/dev/null || needed+=(chromium)
 command -v npm >/dev/null || needed+=(npm)
+if [ "${1:-test}" != book ]; then
+    command -v bwrap >/dev/null || needed+=(bubblewrap)
+    command -v chromium >/dev/null || needed+=(chromium)
+fi
 [ ${#needed[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     echo "missing system packages: ${needed[*]}; install them with: sudo apt-get install ${needed[*]}" >&2
