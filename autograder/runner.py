@@ -383,7 +383,7 @@ def zygote(control_fd: int, uid: int, limits: dict) -> None:
                 status = -os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else os.WEXITSTATUS(raw)
         _reap(uid)
         _collect_zombies()
-        for folder in ("/tmp", "/work/submission"):
+        for folder in ("/tmp", "/work/submission", "/dev/shm"):
             if os.path.isdir(folder):
                 _wipe(folder)
         reply(op="exit", status=status)

@@ -9,6 +9,11 @@ unprivileged user of its own (one uid per worker, so a fork storm in one sandbox
 another), with no capabilities and ``no_new_privs``. ``--die-with-parent`` and the PID namespace
 kill every process the submission started when it ends or is killed.
 
+By default each worker runs one such sandbox for the whole class (:class:`WarmWorker`): its first
+process imports the assignment's setup (torch) once and forks a child per submission, which drops
+to the worker's uid with the limits below before any student code runs; ``Limits(warm=False)``
+starts a fresh sandbox for every run instead (slower: torch is imported each time).
+
 The parent watches the runner's progress events; a cell or probe that runs past its limit, or a
 process that dies, is attributed to the cell or probe in progress, which is skipped on the next
 attempt so that the rest of the notebook is still graded.
