@@ -218,12 +218,14 @@ def test_cli_grades_a_class_and_prints_a_summary(tmp_path):
         zf.write(honest, "dana_gru.ipynb")
         zf.writestr("eve_gru.ipynb", b"not a notebook")
     run = subprocess.run([sys.executable, "-m", "autograder", "grade", "gru", "--submissions", str(archive),
-                          "--workspace", str(tmp_path / "grading"), "--workers", "2"],
+                          "--workspace", str(tmp_path / "grading"), "--workers", "2",
+                          "--db", f"sqlite:///{tmp_path / 'elsewhere.db'}"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "dana" in run.stdout and "20/20" in run.stdout and "not a notebook" in run.stdout
     assert "time left" in run.stderr
     rows = (tmp_path / "grading" / "gru-grades.csv").read_text().splitlines()
     assert rows[0].startswith("student,assignment,score,max_score") and len(rows) == 3
+    assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "grading" / "gradebook.db").exists()
     assert (tmp_path / "grading" / "feedback" / "dana" / "gru" / "gru.html").exists()
     assert (tmp_path / "grading" / "autograded" / "dana" / "gru" / "gru.ipynb").exists()
