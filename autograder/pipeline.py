@@ -133,7 +133,7 @@ def build_job(job_dir: Path, clean: Sanitized, spec: AssignmentSpec, seed: int, 
 def run_in_sandbox(base: Path, clean: Sanitized, spec: AssignmentSpec, seed: int, slot: int,
                    limits: sandbox.Limits, unsafe: bool, worker: sandbox.WarmWorker | None = None):
     """Run the job (retrying past crashes); return (cases, results per check, failures, output)."""
-    uid = 61000 + slot
+    uid = sandbox.sandbox_uid(slot)
     job_dir = sandbox.prepare_dir((worker.inbox if worker else base) / "job")
     all_cases, cell_limits = build_job(job_dir, clean, spec, seed, limits)
     probe_limits = {c.grade_id: c.timeout_s for c in spec.checks}
@@ -268,7 +268,7 @@ def grade(spec: AssignmentSpec, submissions: Path, course: Course, workspace: Pa
             skipped.append(sub.student)
         else:
             todo.append(sub)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1, sandbox.MAX_WORKERS))
     scratch = workspace / "scratch"
     scratch.mkdir(exist_ok=True)
     os.chmod(scratch, 0o711)

@@ -36,6 +36,37 @@ from pathlib import Path
 RUNNER = Path(__file__).with_name("runner.py")
 GIB = 1024**3
 MIB = 1024**2
+MAX_WORKERS = 64
+# Sandboxed code runs as uid UID_BASE + worker: a range of its own for this grading run, so two runs
+# on one machine never share (or clean up) each other's processes. Such uids own no files.
+UID_BASE = 61000 + MAX_WORKERS * (os.getpid() % 1000)
+UID_RANGE = (61000, 61000 + MAX_WORKERS * 1000)
+
+
+def sandbox_uid(slot: int) -> int:
+    return UID_BASE + slot
+
+
+def kill_uid(uid: int, within_s: float = 5.0) -> None:
+    """SIGKILL every process of ``uid`` on this machine until none is left (or ``within_s`` passes)."""
+    stop = time.monotonic() + within_s
+    while time.monotonic() < stop:
+        pids = []
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    if os.stat(f"/proc/{name}").st_uid == uid:
+                        pids.append(int(name))
+                except OSError:
+                    pass
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.02)
 
 
 @dataclass(frozen=True)
@@ -285,6 +316,8 @@ def execute(job_dir: Path, work_dir: Path, uid: int, limits: Limits, cells: dict
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             attempt.returncode = proc.wait()
+        if not unsafe:
+            kill_uid(uid)
         os.close(read_fd)
         drainer.join(timeout=10)
     return attempt
@@ -306,7 +339,7 @@ class WarmWorker:
     def __init__(self, slot: int, limits: Limits, setup: str, inbox: Path) -> None:
         import socket
 
-        self.uid, self.limits, self.inbox = 61000 + slot, limits, inbox
+        self.uid, self.limits, self.inbox = sandbox_uid(slot), limits, inbox
         inbox.mkdir(parents=True, exist_ok=True)
         os.chmod(inbox, 0o755)
         self.sock, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -404,6 +437,7 @@ class WarmWorker:
             except ProcessLookupError:
                 pass
             self.proc.wait(timeout=30)
+            kill_uid(self.uid)  # the namespace dies with its init, asynchronously: make sure
 
 
 def describe_exit(attempt: Attempt, limits: Limits) -> tuple[str, str]:

@@ -90,7 +90,7 @@ def _digests(paths) -> dict[Path, str]:
 
 def _sandbox_processes() -> list[str]:
     out = subprocess.run(["ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if line.split() and 61000 <= int(line.split()[0]) < 61100]
+    return [line for line in out.splitlines() if line.split() and sandbox.UID_RANGE[0] <= int(line.split()[0]) < sandbox.UID_RANGE[1]]
 
 
 @pytest.fixture(scope="session")
@@ -188,3 +188,20 @@ def test_corpus_autograded_notebooks_open_in_formgrader_layout(corpus_run):
     tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     assert tests and all("autograder:" in c.outputs[0]["text"] for c in tests)
     assert os.stat(corpus_run["workspace"]).st_mode & 0o077 == 0  # the workspace is the instructor's only
+
+
+@pytest.mark.slow
+def test_corpus_nbgrader_sees_the_autograded_submissions(corpus_run):
+    """formgrader reads the workspace through NbGraderAPI: every submission is there, autograded."""
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config import Config
+
+    workspace = corpus_run["workspace"]
+    config = Config()
+    config.CourseDirectory.root = str(workspace)
+    config.CourseDirectory.db_url = f"sqlite:///{workspace / 'gradebook.db'}"
+    submissions = NbGraderAPI(config=config).get_submissions("gru")
+    by_student = {s["student"]: s for s in submissions}
+    assert set(by_student) == set(corpus_run["by_student"])
+    assert all(s["autograded"] for s in submissions)
+    assert by_student["victim"]["score"] == pytest.approx(FULL)
