@@ -338,8 +338,11 @@ def _marked_blocks(text: str, begin: str, end: str) -> list[str]:
 
 def secret_lines() -> dict[str, str]:
     """Lines of solutions and hidden tests that the site has no other reason to show: line -> where."""
-    public = " ".join(sb.squash(p.read_text(errors="replace"))
-                      for p in list((ROOT / "book").rglob("*.md")) + list((ROOT / "exercises").rglob("*.ipynb")))
+    # Public on purpose: the chapters, the released notebooks, and the kernels the GPU chapter lists
+    # (the optional gru_kernel exercise asks for the kernel that chapter teaches).
+    published = (list((ROOT / "book").rglob("*.md")) + list((ROOT / "exercises").rglob("*.ipynb"))
+                 + list((ROOT / "gated" / "kernels").rglob("*.py")))
+    public = " ".join(sb.squash(p.read_text(errors="replace")) for p in published)
     public += " ".join(sb.squash("\n".join(c.source for c in nbformat.read(p, as_version=4).cells))
                        for p in (ROOT / "exercises").rglob("*.ipynb"))
     secrets = {}
