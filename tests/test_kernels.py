@@ -9,29 +9,12 @@ import pytest
 import torch
 
 import gated
+from kernel_checks import DEVICE, _true_float32_on_cuda, relative_error  # noqa: F401 (autouse fixture)
 from gated import cells
 from gated.kernels import mingru, persistent, pointwise, stepwise
 
 F32 = torch.float32
 RTOL = 1e-5  # relative error allowed against PyTorch in float32
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # kernels compile on CUDA, else interpreted
-
-
-@pytest.fixture(autouse=True)
-def _true_float32_on_cuda():
-    """cuDNN and cuBLAS may use TF32 for float32 on a GPU; the comparisons need true float32."""
-    if DEVICE != "cuda":
-        yield
-        return
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
-
-
-def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
-    """‖got − want‖ / ‖want‖ (Frobenius)."""
-    return ((got - want).norm() / want.norm()).item()
 
 
 def _gru(input_size: int, hidden: int, layers: int = 1, bias: bool = True, seed: int = 0,

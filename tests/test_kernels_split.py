@@ -12,30 +12,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from kernel_checks import DEVICE, _true_float32_on_cuda, relative_error  # noqa: F401 (autouse fixture)
 from gated import gpu_model
 from gated.device import kernel_backend
 from gated.kernels import persistent_split as split
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 INTERPRETER = kernel_backend() == "interpreter"
 RTOL = 1e-5
-
-
-@pytest.fixture(autouse=True)
-def _true_float32_on_cuda():
-    """cuDNN may use TF32 for float32 on a GPU; the comparisons need true float32."""
-    if DEVICE != "cuda":
-        yield
-        return
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
-
-
-def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
-    """‖got − want‖ / ‖want‖ (Frobenius)."""
-    return ((got - want).norm() / want.norm()).item()
 
 
 def _case(steps: int, batch: int, inputs: int, hidden: int, layers: int = 1, bias: bool = True,
