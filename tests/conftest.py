@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,5 +29,17 @@ def site_html() -> Path:
     try:
         return build_book.build(strict=True, log=BUILD_LOG)
     except subprocess.CalledProcessError:
-        tail = "\n".join(BUILD_LOG.read_text(errors="replace").splitlines()[-60:])
-        pytest.fail(f"the strict book build failed; last lines of {BUILD_LOG}:\n{tail}", pytrace=False)
+        pytest.fail(f"the strict book build failed ({BUILD_LOG}):\n{build_failure_summary()}", pytrace=False)
+
+
+def build_failure_summary(context: int = 12) -> str:
+    """The warnings and the failing cell of the build log, not the Sphinx traceback around them."""
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", BUILD_LOG.read_text(errors="replace")).splitlines()
+    keep: list[str] = []
+    for i, line in enumerate(lines):
+        if ("WARNING" in line or "ERROR" in line) and "IPKernelApp" not in line:
+            keep.append(line)
+        elif "CellExecutionError: An error occurred" in line and not any("failing cell" in k for k in keep):
+            keep.append("failing cell:")
+            keep.extend(lines[i + 1:i + 1 + context])
+    return "\n".join(keep[-80:]) or "\n".join(lines[-60:])
