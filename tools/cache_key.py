@@ -27,7 +27,7 @@ def main(build_dir: str) -> None:
         return
     cache = build / ".jupyter_cache"
     if cache.exists():
-        print(f"course library changed: clearing {cache.relative_to(ROOT)}")
+        print(f"course library changed: clearing {cache}")
         shutil.rmtree(cache)
     build.mkdir(parents=True, exist_ok=True)
     stamp.write_text(current)
