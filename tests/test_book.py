@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import build_book
 from conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -51,15 +52,9 @@ def _tiny_book(tmp_path: Path, cell: str, tags: str = "") -> Path:
 
 def _strict_build(book: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [build_book_command(), "build", str(book), "-W", "-n", "--keep-going", "--all"],
+        [build_book.jupyter_book(), "build", str(book), "-W", "-n", "--keep-going", "--all"],
         capture_output=True, text=True, timeout=300,
     )
-
-
-def build_book_command() -> str:
-    import build_book
-
-    return build_book.jupyter_book()
 
 
 def test_a_cell_that_raises_fails_the_strict_build(tmp_path: Path):

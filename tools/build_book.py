@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import cache_key  # beside this file: tools/ is on sys.path for a script and for the tests
+
 ROOT = Path(__file__).resolve().parent.parent
 STRICT_OUTPUT = ROOT / "_build" / "strict"
 
@@ -24,22 +26,14 @@ def jupyter_book() -> str:
     return str(Path(sys.executable).with_name("jupyter-book"))
 
 
-def prepare() -> None:
-    """Steps every build needs before Sphinx runs (generated pages, vendored assets)."""
-
-
 def build(strict: bool, log: Path | None = None) -> Path:
     """Build the site and return the html folder; raise CalledProcessError when the build fails."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    prepare()
     if strict:
         shutil.rmtree(STRICT_OUTPUT, ignore_errors=True)
         command = [jupyter_book(), "build", str(ROOT), "--path-output", str(STRICT_OUTPUT),
                    "-W", "-n", "--keep-going", "--all"]
         html = STRICT_OUTPUT / "_build" / "html"
     else:
-        import cache_key
-
         cache_key.main("_build")
         command = [jupyter_book(), "build", str(ROOT), "--keep-going"]
         html = ROOT / "_build" / "html"
