@@ -44,7 +44,7 @@ page: $(STAMP)
 
 .PHONY: bench
 bench: $(STAMP)
-	$(PY) -m gated.bench
+	$(PY) -m gated.kernels.benchmark
 
 # Regenerate the released exercises/ from the nbgrader sources in solutions/.
 .PHONY: release

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from gated import bench
+from gated.kernels import benchmark as bench
 
 TINY = bench.Case(batch=2, hidden=5, inputs=3, steps=3, dtype="float32")
 

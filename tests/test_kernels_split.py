@@ -134,7 +134,7 @@ def test_split_in_bfloat16_stays_close_to_nn_gru_in_float32():
 
 
 def test_bench_skips_the_split_where_a_program_would_exceed_shared_memory():
-    from gated import bench
+    from gated.kernels import benchmark as bench
 
     assert "exceed 227 KiB of shared memory" in bench.skip_reason(
         "persistent split", bench.Case(16, 1024, 1024, 512, "float32"))

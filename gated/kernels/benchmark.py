@@ -1,8 +1,8 @@
-"""Benchmark harness: nn.GRU against each kernel of :mod:`gated.kernels`.
+"""Benchmark harness: nn.GRU against each kernel of :mod:`gated.kernels` (`make bench`).
 
-    python -m gated.bench            # on a CUDA device: full grid, writes bench/records/<date>-<gpu>.json
-    python -m gated.bench --quick    # a smaller grid
-    python -m gated.bench --json out.json   # also (or, on the CPU, only) write the record here
+    python -m gated.kernels.benchmark            # on a CUDA device: full grid, writes bench/records/<date>-<gpu>.json
+    python -m gated.kernels.benchmark --quick    # a smaller grid
+    python -m gated.kernels.benchmark --json out.json   # also (or, on the CPU, only) write the record here
 
 On a CUDA device every entry is the median of many runs from ``triton.testing.do_bench`` and the record
 holds the device name, driver, CUDA, cuDNN, torch and Triton versions and the date. Without CUDA the
