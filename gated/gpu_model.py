@@ -25,10 +25,12 @@ class Device:
     name: str
     sms: int
     smem_per_sm: int            # bytes of shared memory per SM
+    smem_per_block: int         # bytes of shared memory one program (thread block) may use, opted in
     registers_per_sm: int       # bytes of register file per SM
     l2_bytes: int
     hbm_bytes_per_s: float
     peak_flops: dict[str, float]  # dense matrix-product peak by operand type
+    boost_hz: float             # SM boost clock, to turn bytes per clock into bytes per second
     launch_s: float             # one kernel launch, as an assumption (not a datasheet figure)
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -37,18 +39,42 @@ H100_SXM = Device(
     name="NVIDIA H100 SXM5 (datasheet figures)",
     sms=132,
     smem_per_sm=228 * 1024,
+    smem_per_block=227 * 1024,
     registers_per_sm=256 * 1024,
     l2_bytes=50 * 1024**2,
     hbm_bytes_per_s=3.35e12,
     peak_flops={"bfloat16": 989e12, "float16": 989e12, "tf32": 495e12, "float32": 67e12},
+    boost_hz=1.98e9,
     launch_s=4.5e-6,
     sources={
-        "SMs, L2, HBM3 bandwidth, peak FLOP/s": "NVIDIA H100 Tensor Core GPU datasheet (SXM5, dense)",
-        "shared memory and register file per SM": "NVIDIA Hopper Tuning Guide / H100 architecture whitepaper",
+        "SMs, L2, HBM3 bandwidth, peak FLOP/s, boost clock": "NVIDIA H100 Tensor Core GPU datasheet "
+                                                             "(SXM5, dense)",
+        "shared memory and register file per SM, 227 KB per block": "NVIDIA Hopper Tuning Guide / "
+                                                                    "H100 architecture whitepaper",
         "launch cost": "assumption: several µs per launch (about 4.5 µs for a cached Triton launch on "
                        "recent GPUs); a measured value belongs in a bench record",
     },
 )
+
+H200_SXM = Device(
+    name="NVIDIA H200 SXM (datasheet figures)",
+    sms=H100_SXM.sms,
+    smem_per_sm=H100_SXM.smem_per_sm,
+    smem_per_block=H100_SXM.smem_per_block,
+    registers_per_sm=H100_SXM.registers_per_sm,
+    l2_bytes=H100_SXM.l2_bytes,
+    hbm_bytes_per_s=4.8e12,
+    peak_flops=H100_SXM.peak_flops,
+    boost_hz=H100_SXM.boost_hz,
+    launch_s=H100_SXM.launch_s,
+    sources={
+        "HBM3e bandwidth": "NVIDIA H200 Tensor Core GPU datasheet (SXM, 141 GB at 4.8 TB/s)",
+        "SMs, shared memory, registers, L2, peak FLOP/s, boost clock": "the H100 SXM's: the same Hopper "
+                                                                       "chip (H200 datasheet; see H100_SXM)",
+        "launch cost": H100_SXM.sources["launch cost"],
+    },
+)
+"""The GPU this workplace lends (one H200 SXM): the device of the predictions in ``bench/NOTES.md``."""
 
 
 def gru_layer_flops(batch: int, hidden: int, inputs: int, steps: int) -> dict[str, int]:
@@ -75,18 +101,18 @@ def stepwise_bytes(batch: int, hidden: int, inputs: int, steps: int, dtype: str)
     return projection + steps * per_step
 
 
-def fits_one_sm(hidden: int, dtype: str, device: Device = H100_SXM) -> bool:
+def fits_one_sm(hidden: int, dtype: str, device: Device = H200_SXM) -> bool:
     """Whether W_hh (3H² elements) fits in one SM's shared memory: the persistent kernel's condition."""
     return 3 * hidden * hidden * BYTES[dtype] <= device.smem_per_sm
 
 
-def largest_hidden_one_sm(dtype: str, device: Device = H100_SXM) -> int:
+def largest_hidden_one_sm(dtype: str, device: Device = H200_SXM) -> int:
     """Largest H with 3H² weights in one SM's shared memory."""
     return math.isqrt(device.smem_per_sm // (3 * BYTES[dtype]))
 
 
 def gru_layer_model(batch: int, hidden: int, inputs: int, steps: int, dtype: str = "bfloat16",
-                    device: Device = H100_SXM) -> dict[str, float]:
+                    device: Device = H200_SXM) -> dict[str, float]:
     """Floors on the time of one GRU layer's forward pass, in microseconds, with the counts behind them.
 
     * ``compute floor``: all FLOPs at the device's dense peak for ``dtype``;
@@ -120,17 +146,15 @@ def gru_layer_model(batch: int, hidden: int, inputs: int, steps: int, dtype: str
 
 # ---------------------------------------------------------------- the split-H persistent kernel
 
-H100_BOOST_HZ = 1.98e9
-"""H100 SXM5 boost clock (NVIDIA H100 datasheet, 1980 MHz); used only to turn bytes per clock into bytes/s."""
 SMEM_BYTES_PER_CLOCK = 128
 """Shared-memory bandwidth of one SM: 32 banks × 4 bytes per clock (CUDA C++ Programming Guide)."""
 BARRIER_S = (1e-6, 2e-6)
 """ASSUMPTION, not a datasheet figure: one grid-wide barrier (atomic counter in L2, every program
-spinning on it) costs about 1–2 µs on an H100. A measured value belongs in a bench record."""
+spinning on it) costs about 1–2 µs on a Hopper GPU. A measured value belongs in a bench record."""
 
 
 def split_programs_needed(hidden: int, dtype: str, budget_bytes: int | None = None,
-                          device: Device = H100_SXM) -> int:
+                          device: Device = H200_SXM) -> int:
     """Fewest programs whose on-chip budget (default: one SM's shared memory) holds W_hh (3H² elements)."""
     budget = device.smem_per_sm if budget_bytes is None else budget_bytes
     return math.ceil(3 * hidden * hidden * BYTES[dtype] / budget)
@@ -142,7 +166,7 @@ def split_slice_bytes(hidden: int, columns: int, dtype: str) -> int:
 
 
 def split_persistent_budget(hidden: int, dtype: str, columns: int = 16,
-                            device: Device = H100_SXM) -> dict[str, float]:
+                            device: Device = H200_SXM) -> dict[str, float]:
     """The on-chip budget of the split-H persistent kernel with ``columns`` hidden units per program.
 
     Returns W_hh's bytes, the programs the split launches (⌈H / columns⌉), each one's slice in bytes and
@@ -162,22 +186,29 @@ def split_persistent_budget(hidden: int, dtype: str, columns: int = 16,
     }
 
 
+def dot_rows(batch: int) -> int:
+    """Rows a ``tl.dot`` really multiplies for ``batch`` rows: a power of two, at least 16 on a GPU."""
+    return max(16, 1 << max(0, batch - 1).bit_length())
+
+
 def split_persistent_step_model(batch: int, hidden: int, dtype: str = "bfloat16", columns: int = 16,
                                 barrier_s: float = BARRIER_S[0],
-                                device: Device = H100_SXM) -> dict[str, float]:
+                                device: Device = H200_SXM) -> dict[str, float]:
     """A floor on one step of the split-H persistent kernel, in microseconds (a model, not a measurement).
 
-    Per step each program multiplies h_{t−1} (B × H) by its W_hh slice (H × 3·columns) at 1/SMs of the
-    dense peak, reads that slice from shared memory (W_hh never comes from HBM after the first step:
-    the worst case, if it stays in registers this term vanishes), reads all of h_{t−1} (B·H elements),
-    writes its B·columns outputs, and waits at one grid-wide barrier, whose cost ``barrier_s`` is an
-    ASSUMPTION (:data:`BARRIER_S`). The step floor is max(product, SMEM read) + barrier.
+    Per step each program multiplies h_{t−1} (B × H, padded to :func:`dot_rows` rows) by its W_hh slice
+    (H × 3·columns) at 1/SMs of the dense peak, reads that slice from shared memory (W_hh never comes
+    from HBM after the first step: the worst case, if it stays in registers this term vanishes), reads
+    all of h_{t−1} (B·H elements), writes its B·columns outputs, and waits at one grid-wide barrier,
+    whose cost ``barrier_s`` is an ASSUMPTION (:data:`BARRIER_S`). The step floor is
+    max(product, SMEM read) + barrier. With ``columns = H`` and no barrier it is the one-program
+    persistent kernel's step (:mod:`gated.kernels.persistent`).
     """
     s = BYTES[dtype]
-    flops = 2 * batch * hidden * 3 * columns
+    flops = 2 * dot_rows(batch) * hidden * 3 * columns
     per_sm_peak = device.peak_flops[dtype] / device.sms
     product_us = flops / per_sm_peak * 1e6
-    smem_us = split_slice_bytes(hidden, columns, dtype) / (SMEM_BYTES_PER_CLOCK * H100_BOOST_HZ) * 1e6
+    smem_us = split_slice_bytes(hidden, columns, dtype) / (SMEM_BYTES_PER_CLOCK * device.boost_hz) * 1e6
     barrier_us = barrier_s * 1e6
     return {
         "product µs": product_us,
@@ -186,3 +217,51 @@ def split_persistent_step_model(batch: int, hidden: int, dtype: str = "bfloat16"
         "h read per program bytes": batch * hidden * s,
         "step floor µs": max(product_us, smem_us) + barrier_us,
     }
+
+
+# ------------------------------------------------------------ floors of the benchmark's kernels
+
+
+def input_projection_floor_us(batch: int, inputs: int, outputs: int, steps: int, dtype: str,
+                              device: Device = H200_SXM) -> float:
+    """The one product X W_ihᵀ (T·B × I by I × ``outputs``) that every kernel starts with, in µs: the
+    larger of its FLOPs at the peak and its bytes (x and W read, the result written) at HBM bandwidth."""
+    flops = 2 * steps * batch * inputs * outputs
+    moved = BYTES[dtype] * (steps * batch * inputs + outputs * inputs + steps * batch * outputs)
+    return max(flops / device.peak_flops[dtype], moved / device.hbm_bytes_per_s) * 1e6
+
+
+def kernel_floor_us(kernel: str, batch: int, hidden: int, inputs: int, steps: int,
+                    dtype: str = "bfloat16", barrier_s: float = BARRIER_S[0],
+                    device: Device = H200_SXM) -> float:
+    """A floor on one forward call of a kernel of :mod:`gated.kernels`, in µs (a model, not a measurement).
+
+    Each is the input projection plus the kernel's own terms:
+
+    * ``stepwise``: per step the larger of 2 launches and W_hh re-read from HBM;
+    * ``persistent``: one launch, then per step :func:`split_persistent_step_model` with one program
+      holding all H units of its 16 batch rows and no barrier (the programs of other rows run beside it);
+    * ``persistent split``: one launch, per step the same model with 16 units per program, plus one
+      barrier of ``barrier_s`` (ASSUMED, :data:`BARRIER_S`) after every step but the last;
+    * ``minGRU sequential`` and ``minGRU scan``: one launch, P (T·B·2H) read and h (T·B·H) written at
+      HBM bandwidth (the same for both: they differ in the length of their dependency chain, which this
+      floor leaves out).
+    """
+    launch = device.launch_s * 1e6
+    if kernel in ("minGRU sequential", "minGRU scan"):
+        moved = BYTES[dtype] * steps * batch * 3 * hidden
+        return (input_projection_floor_us(batch, inputs, 2 * hidden, steps, dtype, device) + launch
+                + moved / device.hbm_bytes_per_s * 1e6)
+    projection = input_projection_floor_us(batch, inputs, 3 * hidden, steps, dtype, device)
+    if kernel == "stepwise":
+        w_hh = 3 * hidden * hidden * BYTES[dtype] / device.hbm_bytes_per_s * 1e6
+        return projection + steps * max(2 * launch, w_hh)
+    if kernel == "persistent":
+        step = split_persistent_step_model(min(batch, 16), hidden, dtype, columns=hidden, barrier_s=0.0,
+                                           device=device)
+        return projection + launch + steps * step["step floor µs"]
+    if kernel == "persistent split":
+        step = split_persistent_step_model(batch, hidden, dtype, columns=16, barrier_s=barrier_s, device=device)
+        work = step["step floor µs"] - step["barrier µs (assumed)"]
+        return projection + launch + steps * work + (steps - 1) * step["barrier µs (assumed)"]
+    raise ValueError(f"no model for kernel {kernel!r}")
