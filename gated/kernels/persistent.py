@@ -13,15 +13,15 @@ Memory traffic: W_hh once per program instead of once per step; per step 3·B·H
 stores of h_t. Launches: one instead of 2T.
 
 The price, stated plainly: the recurrent weights of one program must fit on one streaming
-multiprocessor. W_hh holds 3H² elements: in float32, 12·H² bytes. An H100 SM has 228 KB of shared
-memory and a 256 KB register file (NVIDIA's Hopper tuning guide), so H ≤ 138 in float32 (H ≤ 195 in
-bfloat16) even before the registers that the rest of the kernel needs. Triton blocks are powers of
-two, so this kernel accepts H ≤ 128 (:data:`MAX_HIDDEN`). Beyond that one must split the hidden
-units across programs (FlashRNN splits them into heads; cuDNN's persistent kernels split W_hh across
-SMs), and then every program needs the whole h_{t−1} at every step: a grid-wide barrier per step.
-That version is :mod:`gated.kernels.persistent_split`; the interpreter runs programs one after
-another, so there it is tested with one program, or with many programs for one step. Whether this kernel keeps W_hh in
-registers without spilling on an H100 has not been measured (see ``bench/NOTES.md``).
+multiprocessor. W_hh holds 3H² elements, 12·H² bytes in float32: :func:`gated.gpu_model.fits_one_sm`
+and :func:`gated.gpu_model.largest_hidden_one_sm` give the largest H whose weights fit one SM's shared
+memory, before the registers and the rest the kernel needs. Triton blocks are powers of two, so this
+kernel accepts H ≤ 128 (:data:`MAX_HIDDEN`). Beyond that one must split the hidden units across
+programs (FlashRNN splits them into heads; cuDNN's persistent kernels split W_hh across SMs), and then
+every program needs the whole h_{t−1} at every step: a grid-wide barrier per step. That version is
+:mod:`gated.kernels.persistent_split`; the interpreter runs programs one after another, so there it is
+tested with one program, or with many programs for one step. Whether this kernel gets near its floor
+on a GPU has not been measured (see ``bench/NOTES.md``).
 """
 from __future__ import annotations
 
@@ -37,13 +37,32 @@ from gated.kernels.pointwise import gru_pointwise_math
 from gated.kernels.stepwise import input_projection, run_gru_layers
 
 MAX_HIDDEN = 128
-"""Largest hidden size one program holds: 3·128² float32 weights are 192 KiB of an SM's 228 KB."""
+"""Largest hidden size one program holds: 3·128² float32 weights are 192 KiB (the largest power of two
+under :func:`gated.gpu_model.largest_hidden_one_sm` in float32)."""
 
 
 @triton.jit
-def _load_gate_weight_t(w_ptr, gate, H, stride_w, k, j):
-    """Gate ``gate``'s block of W_hh, transposed: tile[k, j] = W_hh[gate·H + j, k], zero outside H."""
-    return tl.load(w_ptr + (gate * H + j) * stride_w + k, mask=(k < H) & (j < H), other=0.0)
+def load_gate_weights_t(w_ptr, H, stride_w, k, j):
+    """The three gate blocks (r, z, n) of W_hh, rows ``j`` only, each transposed: tile[k, j] =
+    W_hh[gate·H + j, k], zero outside H. Shared with :mod:`gated.kernels.persistent_split`."""
+    mask = (k < H) & (j < H)
+    w_r = tl.load(w_ptr + j * stride_w + k, mask=mask, other=0.0)
+    w_z = tl.load(w_ptr + (H + j) * stride_w + k, mask=mask, other=0.0)
+    w_n = tl.load(w_ptr + (2 * H + j) * stride_w + k, mask=mask, other=0.0)
+    return w_r, w_z, w_n
+
+
+@triton.jit
+def load_gate_biases(b_ptr, H, j, HAS_BIAS: tl.constexpr, BLOCK_J: tl.constexpr):
+    """The three gate blocks of b_hh at columns ``j`` (1, BLOCK_J), in float32; zeros without bias."""
+    b_r = tl.zeros((1, BLOCK_J), dtype=tl.float32)
+    b_z = tl.zeros((1, BLOCK_J), dtype=tl.float32)
+    b_n = tl.zeros((1, BLOCK_J), dtype=tl.float32)
+    if HAS_BIAS:
+        b_r = tl.load(b_ptr + j, mask=j < H, other=0.0).to(tl.float32)
+        b_z = tl.load(b_ptr + H + j, mask=j < H, other=0.0).to(tl.float32)
+        b_n = tl.load(b_ptr + 2 * H + j, mask=j < H, other=0.0).to(tl.float32)
+    return b_r, b_z, b_n
 
 
 # Block shape: (BLOCK_B, BLOCK_H) for h and each gate's pre-activation, (BLOCK_H, BLOCK_H) for each of
@@ -62,16 +81,8 @@ def gru_persistent_kernel(
     mask = (rows < B) & (cols < H)
 
     # Loaded once, kept on chip for all T steps.
-    w_r = _load_gate_weight_t(w_ptr, 0, H, stride_w, ks, cols)
-    w_z = _load_gate_weight_t(w_ptr, 1, H, stride_w, ks, cols)
-    w_n = _load_gate_weight_t(w_ptr, 2, H, stride_w, ks, cols)
-    b_r = tl.zeros((1, BLOCK_H), dtype=tl.float32)
-    b_z = tl.zeros((1, BLOCK_H), dtype=tl.float32)
-    b_n = tl.zeros((1, BLOCK_H), dtype=tl.float32)
-    if HAS_BIAS:
-        b_r = tl.load(b_ptr + cols, mask=cols < H, other=0.0).to(tl.float32)
-        b_z = tl.load(b_ptr + H + cols, mask=cols < H, other=0.0).to(tl.float32)
-        b_n = tl.load(b_ptr + 2 * H + cols, mask=cols < H, other=0.0).to(tl.float32)
+    w_r, w_z, w_n = load_gate_weights_t(w_ptr, H, stride_w, ks, cols)
+    b_r, b_z, b_n = load_gate_biases(b_ptr, H, cols, HAS_BIAS, BLOCK_H)
     h = tl.load(h0_ptr + rows * stride_h0 + cols, mask=mask, other=0.0).to(tl.float32)
 
     for t in range(T):

@@ -17,17 +17,15 @@ limit turns a deadlock into an error flag that the wrapper raises, instead of a 
 (after one timeout a program stops waiting, so the launch ends within one limit).
 
 On-chip budget and memory traffic (:func:`gated.gpu_model.split_persistent_budget` gives the numbers).
-W_hh holds 3H² elements: at H = 1024, 6 MiB in bfloat16 and 12 MiB in float32, against 228 KB of
-shared memory and a 256 KB register file per H100 SM, so at least 27 programs (bfloat16) or 54
-(float32) are needed even if each filled its SM's shared memory. With BLOCK_J = 16 (the smallest block
-``tl.dot`` accepts) the split launches H/16 programs: 64 at H = 1024, each holding 3·1024·16 weights,
-96 KiB in bfloat16 (42 % of the SM's shared memory, 38 % of its registers), 192 KiB in float32.
-After the first load W_hh never travels from HBM again; per step each program reads B·H elements of
-h_{t−1} and 3·B·BLOCK_J of GI from global memory (L2) and writes B·BLOCK_J of h_t. Compiled for an
-H100 (sm_90, Triton 3.9; :func:`inspect_compiled`, no GPU needed), the slice sits in shared memory and
-is re-read with ``ldmatrix`` every step; h_{t−1} is staged there too, so one program needs
-:func:`split_smem_bytes`: 128 KiB at B = 16, H = 1024 in bfloat16, 256 KiB in float32, which is over
-the 227 KiB a program may use and is refused. How fast any of this runs has not been measured.
+W_hh holds 3H² elements, 6 MiB in bfloat16 at H = 1024: far more than one SM holds, so the split needs
+at least :func:`gated.gpu_model.split_programs_needed` programs even if each filled its SM's shared
+memory. With BLOCK_J = 16 (the smallest block ``tl.dot`` accepts) it launches H/16 programs, 64 at
+H = 1024, each holding 3·H·16 weights. After the first load W_hh never travels from HBM again; per step
+each program reads B·H elements of h_{t−1} and 3·B·BLOCK_J of GI from global memory (L2) and writes
+B·BLOCK_J of h_t. Compiled for sm_90 (Triton 3.9; :func:`inspect_compiled`, no GPU needed), the slice
+sits in shared memory and is re-read with ``ldmatrix`` every step, and h_{t−1} is staged there too, so
+one program needs :func:`split_smem_bytes`; a launch that needs more than one program may use
+(:data:`MAX_SMEM_BYTES`) is refused. How fast any of this runs has not been measured.
 
 Correctness of the barrier depends on every program being resident at once: the grid must not exceed
 the number of SMs (one program per SM at most; the wrapper refuses more on CUDA), and no other kernel
@@ -44,8 +42,9 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from gated import cells
+from gated import cells, gpu_model
 from gated.device import kernel_backend
+from gated.kernels.persistent import load_gate_biases, load_gate_weights_t
 from gated.kernels.pointwise import gru_pointwise_math
 from gated.kernels.stepwise import input_projection, run_gru_layers
 
@@ -53,14 +52,8 @@ MAX_BATCH = 64
 """Largest batch: every program holds all batch rows (the issue's target is B ≤ 64)."""
 MAX_SPINS = 1 << 22
 """Polls of the barrier counter before a program gives up and raises the timeout flag (≫ any real wait)."""
-MAX_SMEM_BYTES = 227 * 1024
-"""Shared memory one program may use on an H100 (the per-block opt-in limit, NVIDIA Hopper Tuning Guide)."""
-
-
-@triton.jit
-def _load_gate_slice_t(w_ptr, gate, H, stride_w, k, j):
-    """Rows j of gate ``gate``'s block of W_hh, transposed: tile[k, j] = W_hh[gate·H + j, k], 0 outside H."""
-    return tl.load(w_ptr + (gate * H + j) * stride_w + k, mask=(k < H) & (j < H), other=0.0)
+MAX_SMEM_BYTES = gpu_model.H200_SXM.smem_per_block
+"""Shared memory one program may use (the per-block opt-in limit of a Hopper GPU, from the model)."""
 
 
 @triton.jit
@@ -105,16 +98,8 @@ def gru_split_kernel(
     mask_all = (rows < B) & (ks[None, :] < H)
 
     # This program's slice of W_hh and b_hh: loaded once, kept on chip for all T steps.
-    w_r = _load_gate_slice_t(w_ptr, 0, H, stride_w, ks[:, None], cols)
-    w_z = _load_gate_slice_t(w_ptr, 1, H, stride_w, ks[:, None], cols)
-    w_n = _load_gate_slice_t(w_ptr, 2, H, stride_w, ks[:, None], cols)
-    b_r = tl.zeros((1, BLOCK_J), dtype=tl.float32)
-    b_z = tl.zeros((1, BLOCK_J), dtype=tl.float32)
-    b_n = tl.zeros((1, BLOCK_J), dtype=tl.float32)
-    if HAS_BIAS:
-        b_r = tl.load(b_ptr + cols, mask=cols < H, other=0.0).to(tl.float32)
-        b_z = tl.load(b_ptr + H + cols, mask=cols < H, other=0.0).to(tl.float32)
-        b_n = tl.load(b_ptr + 2 * H + cols, mask=cols < H, other=0.0).to(tl.float32)
+    w_r, w_z, w_n = load_gate_weights_t(w_ptr, H, stride_w, ks[:, None], cols)
+    b_r, b_z, b_n = load_gate_biases(b_ptr, H, cols, HAS_BIAS, BLOCK_J)
 
     h_all = tl.load(h0_ptr + rows * stride_h0 + ks[None, :], mask=mask_all, other=0.0).to(w_r.dtype)
     h_own = tl.load(h0_ptr + rows * stride_h0 + cols, mask=mask, other=0.0).to(tl.float32)
@@ -167,16 +152,22 @@ def split_smem_bytes(batch: int, hidden: int, programs: int, dtype: torch.dtype)
     return (3 * block_k * block_j + block_b * block_k) * torch.empty((), dtype=dtype).element_size()
 
 
-def default_programs(hidden: int, backend: str | None = None, device: torch.device | None = None) -> int:
-    """How many programs to launch: one (all of H) under the interpreter; on CUDA one per 16 hidden
-    units (the smallest ``tl.dot`` block), but never more than the GPU's SMs, so all are co-resident."""
-    if (backend or kernel_backend()) != "cuda":
-        return 1
-    sms = torch.cuda.get_device_properties(device or torch.cuda.current_device()).multi_processor_count
+def programs_for_sms(hidden: int, sms: int) -> int:
+    """One program per 16 hidden units (the smallest ``tl.dot`` block), but never more than ``sms``,
+    so that all programs can be resident at once."""
     programs = triton.cdiv(hidden, 16)
     while programs > sms:  # wider slices until the grid fits the SMs
         programs = triton.cdiv(hidden, 2 * triton.cdiv(hidden, programs))
     return programs
+
+
+def default_programs(hidden: int, backend: str | None = None, device: torch.device | None = None) -> int:
+    """How many programs to launch: one (all of H) under the interpreter; on CUDA
+    :func:`programs_for_sms` with the GPU's SM count."""
+    if (backend or kernel_backend()) != "cuda":
+        return 1
+    sms = torch.cuda.get_device_properties(device or torch.cuda.current_device()).multi_processor_count
+    return programs_for_sms(hidden, sms)
 
 
 def _check_launch(programs: int, steps: int, grid_sync: bool, device: torch.device, smem: int) -> None:
