@@ -7,5 +7,9 @@ under Triton's interpreter (``TRITON_INTERPRET=1``, set by :mod:`gated` when the
 * :mod:`~gated.kernels.persistent_split`: the same with W_hh split across programs and a grid
   barrier per step, ``gru_persistent_split(x, state_dict, h0)``;
 * :mod:`~gated.kernels.mingru`: minGRU, sequential and as a parallel scan.
+
+Around them: :mod:`~gated.kernels.benchmark` times them against ``nn.GRU`` (``make bench``,
+``bench/gpu_run.sh``), :mod:`~gated.kernels.baseline` says which cuDNN algorithm ``nn.GRU`` runs, and
+:mod:`~gated.kernels.offline_compile` compiles them for sm_90 on a machine without a GPU.
 """
 import gated  # noqa: F401  (must precede any import of triton)
