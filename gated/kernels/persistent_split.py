@@ -11,10 +11,14 @@ has published its slice of h_t. One barrier per step suffices for that reason.
 
 The barrier is a counter in global memory that only grows. After writing h_t, each program
 synchronises its own threads, adds 1 with release semantics at GPU scope (its stores become visible
-before the count does), does independent work (it loads GI_{t+1}), then spins with acquire loads until
-the count reaches (t+1)·P, and reads out[t] bypassing L1 (``.cg``) so no stale line is seen. A spin
-limit turns a deadlock into an error flag that the wrapper raises, instead of a hung GPU
-(after one timeout a program stops waiting, so the launch ends within one limit).
+before the count does), does independent work (it loads GI_{t+1}), then polls the count until it
+reaches (t+1)·P, and reads out[t] bypassing L1 (``.cg``) so no stale line is seen. The poll is written
+as an atomic read-modify-write, an add of 0 with acquire semantics at GPU scope; Triton's NVIDIA
+backend lowers an acquire add of zero to an acquire load, so the PTX (Triton 3.9, sm_90:
+:func:`inspect_compiled`) polls with ``ld.global.gpu.acquire.b32``, issued by one thread of the program,
+which passes the value to the others through shared memory. A poll limit turns a deadlock into an
+error flag that the wrapper raises, instead of a hung GPU (after one timeout a program stops waiting,
+so the launch ends within one limit).
 
 On-chip budget and memory traffic (:func:`gated.gpu_model.split_persistent_budget` gives the numbers).
 W_hh holds 3H² elements, 6 MiB in bfloat16 at H = 1024: far more than one SM holds, so the split needs
@@ -65,7 +69,8 @@ def _grid_arrive(sync_ptr):
 
 @triton.jit
 def _grid_wait(sync_ptr, target, MAX_POLLS: tl.constexpr):
-    """Spin (acquire loads at GPU scope) until the counter reaches ``target``, at most MAX_POLLS polls.
+    """Poll the counter (an acquire add of 0 at GPU scope) until it reaches ``target``, at most
+    MAX_POLLS polls.
 
     Returns 1 if the barrier was passed, 0 if it timed out.
     """
@@ -270,8 +275,12 @@ def inspect_compiled(batch: int, hidden: int, dtype: str = "bfloat16", programs:
                      arch: int = 90) -> dict[str, object]:
     """Compile the kernel for sm_``arch`` (no GPU needed) and report what the hardware would be given.
 
-    Returns the shared memory Triton allocates per program, the registers per thread and the bytes
-    spilled (from ``ptxas -v``), and the barrier's PTX instructions. Needs the compiled backend:
+    The launch is the wrapper's own (:func:`_launch_split` with ``programs``, default ⌈H/16⌉, and
+    T = 16, which Triton specialises as it does 512), captured by
+    :func:`gated.kernels.offline_compile.capture_launches` and compiled by Triton. Returns the shared
+    memory Triton allocates per program, the registers per thread and the bytes spilled (from
+    ``ptxas -v``), the barrier's atomics in Triton's IR (what the source asks for) and its PTX
+    instructions (what the hardware is given). Needs the compiled backend:
     run ``TRITON_INTERPRET=0 python -m gated.kernels.persistent_split`` on a machine without a GPU.
     Compile-time facts only: nothing here is a timing.
     """
@@ -280,38 +289,31 @@ def inspect_compiled(batch: int, hidden: int, dtype: str = "bfloat16", programs:
     import tempfile
 
     from triton import knobs
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
 
-    if kernel_backend() != "cuda":
-        raise RuntimeError("inspect_compiled needs Triton's compiler, not the interpreter: "
-                           "set TRITON_INTERPRET=0 before importing gated")
+    from gated.kernels import offline_compile
+
     programs = triton.cdiv(hidden, 16) if programs is None else programs
-    block_b, block_j, block_k = split_block_sizes(batch, hidden, programs)
-    num_warps = 8 if block_k * block_j >= 8192 else 4
-    ptr = {"bfloat16": "*bf16", "float32": "*fp32"}[dtype]
-    signature = {name: ptr for name in ("gi_ptr", "w_ptr", "b_ptr", "h0_ptr", "out_ptr")}
-    signature["sync_ptr"] = "*i32"
-    signature.update({name: "i32" for name in ("T", "B", "H", "stride_gi_t", "stride_gi_b", "stride_w",
-                                               "stride_h0", "stride_out_t", "stride_out_b")})
-    constants = {"HAS_BIAS": True, "GRID_SYNC": True, "BLOCK_B": block_b, "BLOCK_J": block_j,
-                 "BLOCK_K": block_k, "INPUT_PRECISION": "ieee" if dtype == "float32" else None,
-                 "MAX_POLLS": MAX_SPINS}
-    signature.update({name: "constexpr" for name in constants})
-    compiled = triton.compile(ASTSource(gru_split_kernel, signature, constants),
-                              target=GPUTarget("cuda", arch, 32), options={"num_warps": num_warps})
+    dt = getattr(torch, dtype)
+    with offline_compile.capture_launches(arch) as launches:
+        _launch_split(torch.zeros(16, batch, 3 * hidden, dtype=dt), torch.zeros(batch, hidden, dtype=dt),
+                      torch.zeros(3 * hidden, hidden, dtype=dt), torch.zeros(3 * hidden, dtype=dt),
+                      programs, grid_sync=True)
+    compiled, _ = offline_compile.compile_captured(launches[0], arch)
     ptx = compiled.asm["ptx"]
-    report = {"batch": batch, "hidden": hidden, "dtype": dtype, "programs": triton.cdiv(hidden, block_j),
-              "num_warps": num_warps, "shared bytes": compiled.metadata.shared,
-              "predicted shared bytes": split_smem_bytes(batch, hidden, programs, getattr(torch, dtype)),
-              "barrier instructions": sorted(set(re.findall(
-                  r"(?:red|atom|ld)\.global\.gpu\.(?:release|acquire|acq_rel)[\w.]*", ptx))),
+    report = {"batch": batch, "hidden": hidden, "dtype": dtype,
+              "programs": triton.cdiv(hidden, split_block_sizes(batch, hidden, programs)[1]),
+              "num_warps": launches[0].num_warps, "shared bytes": compiled.metadata.shared,
+              "predicted shared bytes": split_smem_bytes(batch, hidden, programs, dt),
+              "barrier atomics in Triton IR": sorted(set(re.findall(r"tt\.atomic_rmw \w+, \w+, gpu",
+                                                                    compiled.asm["ttir"]))),
+              "barrier instructions": barrier_instructions(ptx),
               "h loads bypassing L1": len(re.findall(r"ld\.global\.cg", ptx)) > 0}
     with tempfile.TemporaryDirectory() as folder:
         path = f"{folder}/kernel.ptx"
         with open(path, "w") as handle:
             handle.write(ptx)
-        for tool in (knobs.nvidia.ptxas_blackwell.path, knobs.nvidia.ptxas.path):
+        tools = [getattr(knobs.nvidia, name, None) for name in ("ptxas_blackwell", "ptxas")]
+        for tool in [t.path for t in tools if t is not None]:
             run = subprocess.run([tool, "-v", f"-arch=sm_{arch}a", path, "-o", f"{folder}/k.cubin"],
                                  capture_output=True, text=True)
             if run.returncode == 0:
@@ -321,6 +323,14 @@ def inspect_compiled(batch: int, hidden: int, dtype: str = "bfloat16", programs:
     report["registers per thread"] = int(registers.group(1)) if registers else None
     report["spill store bytes"] = int(spills.group(1)) if spills else None
     return report
+
+
+def barrier_instructions(ptx: str) -> list[str]:
+    """The GPU-scope atomic and ordered memory instructions in a kernel's PTX (the barrier's arrive,
+    poll and timeout count), each name once."""
+    import re
+
+    return sorted(set(re.findall(r"(?:red|atom|ld)\.global\.gpu\.(?:release|acquire|acq_rel)[\w.]*", ptx)))
 
 
 if __name__ == "__main__":
