@@ -89,6 +89,15 @@ def test_the_record_is_handed_over_after_every_case():
     assert seen == [1, 2]
 
 
+def test_interleaved_rounds_time_each_call_per_call_and_pair_them_round_by_round():
+    calls = []
+    times = bench.interleaved_ms({"slow": lambda: (calls.append("slow"), time.sleep(0.002)),
+                                  "fast": lambda: calls.append("fast")}, rounds=4, window_ms=5)
+    assert [len(v) for v in times.values()] == [4, 4]
+    assert all(slow >= 2.0 > fast for slow, fast in zip(times["slow"], times["fast"]))  # ms per call
+    assert calls.count("fast") > 4 * calls.count("slow")  # short calls are repeated to fill the window
+
+
 def test_write_record_in_a_dry_run_labels_it_and_never_writes_into_bench_records(tmp_path):
     record = _record("interpreter", "2026-01-01T00:00:00+00:00", "CPU")
     with pytest.raises(ValueError, match="a dry run never writes into bench/records"):

@@ -33,7 +33,7 @@ import triton.language as tl
 from torch import Tensor
 
 from gated import cells
-from gated.kernels.pointwise import gru_pointwise_math
+from gated.kernels.pointwise import gru_pointwise_math, load_gate_blocks
 from gated.kernels.stepwise import input_projection, run_gru_layers
 
 MAX_HIDDEN = 128
@@ -86,10 +86,7 @@ def gru_persistent_kernel(
     h = tl.load(h0_ptr + rows * stride_h0 + cols, mask=mask, other=0.0).to(tl.float32)
 
     for t in range(T):
-        gi = gi_ptr + t * stride_gi_t + rows * stride_gi_b + cols
-        gi_r = tl.load(gi, mask=mask, other=0.0).to(tl.float32)
-        gi_z = tl.load(gi + H, mask=mask, other=0.0).to(tl.float32)
-        gi_n = tl.load(gi + 2 * H, mask=mask, other=0.0).to(tl.float32)
+        gi_r, gi_z, gi_n = load_gate_blocks(gi_ptr + t * stride_gi_t + rows * stride_gi_b + cols, H, mask)
         h_in = h.to(w_r.dtype)
         gh_r = tl.dot(h_in, w_r, input_precision=INPUT_PRECISION) + b_r
         gh_z = tl.dot(h_in, w_z, input_precision=INPUT_PRECISION) + b_z

@@ -49,7 +49,7 @@ from torch import Tensor
 from gated import cells, gpu_model
 from gated.device import kernel_backend
 from gated.kernels.persistent import load_gate_biases, load_gate_weights_t
-from gated.kernels.pointwise import gru_pointwise_math
+from gated.kernels.pointwise import gru_pointwise_math, load_gate_blocks
 from gated.kernels.stepwise import input_projection, run_gru_layers
 
 MAX_BATCH = 64
@@ -108,10 +108,7 @@ def gru_split_kernel(
 
     h_all = tl.load(h0_ptr + rows * stride_h0 + ks[None, :], mask=mask_all, other=0.0).to(w_r.dtype)
     h_own = tl.load(h0_ptr + rows * stride_h0 + cols, mask=mask, other=0.0).to(tl.float32)
-    gi = gi_ptr + rows * stride_gi_b + cols
-    gi_r = tl.load(gi, mask=mask, other=0.0).to(tl.float32)
-    gi_z = tl.load(gi + H, mask=mask, other=0.0).to(tl.float32)
-    gi_n = tl.load(gi + 2 * H, mask=mask, other=0.0).to(tl.float32)
+    gi_r, gi_z, gi_n = load_gate_blocks(gi_ptr + rows * stride_gi_b + cols, H, mask)
     in_step = tl.full((), 1, tl.int32)  # 0 after a barrier timed out: later waits are skipped
 
     for t in range(T):
@@ -125,10 +122,9 @@ def gru_split_kernel(
         if t + 1 < T:  # after the last step nobody reads h_T inside the kernel: no barrier
             if GRID_SYNC:
                 _grid_arrive(sync_ptr)
-            gi = gi_ptr + (t + 1) * stride_gi_t + rows * stride_gi_b + cols   # independent of h:
-            gi_r = tl.load(gi, mask=mask, other=0.0).to(tl.float32)          # loaded while others
-            gi_z = tl.load(gi + H, mask=mask, other=0.0).to(tl.float32)      # are still arriving
-            gi_n = tl.load(gi + 2 * H, mask=mask, other=0.0).to(tl.float32)
+            # GI_{t+1} does not depend on h: loaded while the other programs are still arriving.
+            gi_r, gi_z, gi_n = load_gate_blocks(gi_ptr + (t + 1) * stride_gi_t + rows * stride_gi_b + cols,
+                                                H, mask)
             if GRID_SYNC:
                 if in_step != 0:
                     in_step = _grid_wait(sync_ptr, (t + 1) * programs, MAX_POLLS)

@@ -13,7 +13,8 @@ Unfused, these are about ten elementwise PyTorch operations, each a kernel launc
 operands from memory and writes a temporary back. Fused, each element of gi, gh and h is read once
 and h' written once: 7·B·H loads and B·H stores, nothing in between.
 
-The helpers :func:`sigmoid` and :func:`tanh` are shared by the other kernels of the package.
+The helpers :func:`sigmoid`, :func:`tanh` and :func:`load_gate_blocks` are shared by the other
+kernels of the package.
 ``tanh`` is written by hand because ``libdevice.tanh`` does not exist under the interpreter; it is
 built from exp(−2|x|) so that it never overflows, and the sign is put back afterwards.
 """
@@ -42,6 +43,15 @@ def tanh(x):
 
 
 @triton.jit
+def load_gate_blocks(ptr, H, mask):
+    """The r, z and n blocks of a gate pre-activation (columns 0, H and 2H from ``ptr``), in float32."""
+    r = tl.load(ptr, mask=mask, other=0.0).to(tl.float32)
+    z = tl.load(ptr + H, mask=mask, other=0.0).to(tl.float32)
+    n = tl.load(ptr + 2 * H, mask=mask, other=0.0).to(tl.float32)
+    return r, z, n
+
+
+@triton.jit
 def gru_pointwise_math(gi_r, gi_z, gi_n, gh_r, gh_z, gh_n, h):
     """The GRU's elementwise part on blocks of any shape (all fp32): returns h'."""
     r = sigmoid(gi_r + gh_r)
@@ -63,14 +73,8 @@ def gru_pointwise_kernel(
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)[:, None]
     cols = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)[None, :]
     mask = (rows < B) & (cols < H)
-    gi = gi_ptr + rows * stride_gi + cols
-    gh = gh_ptr + rows * stride_gh + cols
-    gi_r = tl.load(gi, mask=mask, other=0.0).to(tl.float32)
-    gi_z = tl.load(gi + H, mask=mask, other=0.0).to(tl.float32)
-    gi_n = tl.load(gi + 2 * H, mask=mask, other=0.0).to(tl.float32)
-    gh_r = tl.load(gh, mask=mask, other=0.0).to(tl.float32)
-    gh_z = tl.load(gh + H, mask=mask, other=0.0).to(tl.float32)
-    gh_n = tl.load(gh + 2 * H, mask=mask, other=0.0).to(tl.float32)
+    gi_r, gi_z, gi_n = load_gate_blocks(gi_ptr + rows * stride_gi + cols, H, mask)
+    gh_r, gh_z, gh_n = load_gate_blocks(gh_ptr + rows * stride_gh + cols, H, mask)
     h = tl.load(h_ptr + rows * stride_h + cols, mask=mask, other=0.0).to(tl.float32)
     h_next = gru_pointwise_math(gi_r, gi_z, gi_n, gh_r, gh_z, gh_n, h)
     tl.store(out_ptr + rows * stride_out + cols, h_next.to(out_ptr.dtype.element_ty), mask=mask)
