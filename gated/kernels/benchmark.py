@@ -538,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.json}")
     if path:
         print(f"wrote {path[0]}" + ("" if record["complete"] else " (incomplete: time budget spent)"))
-    print(format_table(record))
+    print(format_table(record, floors=backend == "cuda"))  # GPU floors beside GPU times only
     return 0
 
 
