@@ -23,6 +23,7 @@ class Device:
     """Datasheet figures of a GPU (peak rates, not achieved ones), each with its source."""
 
     name: str
+    compute_capability: tuple[int, int]
     sms: int
     smem_per_sm: int            # bytes of shared memory per SM
     smem_per_block: int         # bytes of shared memory one program (thread block) may use, opted in
@@ -37,6 +38,7 @@ class Device:
 
 H100_SXM = Device(
     name="NVIDIA H100 SXM5 (datasheet figures)",
+    compute_capability=(9, 0),
     sms=132,
     smem_per_sm=228 * 1024,
     smem_per_block=227 * 1024,
@@ -58,6 +60,7 @@ H100_SXM = Device(
 
 H200_SXM = Device(
     name="NVIDIA H200 SXM (datasheet figures)",
+    compute_capability=H100_SXM.compute_capability,
     sms=H100_SXM.sms,
     smem_per_sm=H100_SXM.smem_per_sm,
     smem_per_block=H100_SXM.smem_per_block,
