@@ -128,13 +128,6 @@ def library_paths() -> list[str]:
     return sorted(p for p in paths if p != "/" and os.path.isdir(p))
 
 
-def contract_files() -> list[str]:
-    """``autograder/spec.py`` (the checks import its ProbeError and Verdict) and the package's
-    ``__init__``: nothing else of the grader (no assignments, no judges) is visible inside."""
-    here = Path(__file__).resolve().parent
-    return [str(here / "__init__.py"), str(here / "spec.py")]
-
-
 def command(job_dir: Path, work_dir: Path, uid: int, limits: Limits, events_fd: int,
             unsafe: bool = False) -> list[str]:
     """The full command line that runs the runner on one job."""
@@ -151,7 +144,7 @@ def command(job_dir: Path, work_dir: Path, uid: int, limits: Limits, events_fd: 
             "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
     args += _system_binds()
     made: set[str] = set()
-    for path in library_paths() + contract_files():
+    for path in library_paths():
         args += ["--ro-bind", path, path]
         made.update(_parents(path))
     args += ["--ro-bind", str(RUNNER), "/grader/runner.py", "--ro-bind", str(job_dir), "/job",

@@ -81,7 +81,8 @@ EXPECTED: dict[str, tuple[float, str]] = {
 }
 
 INSTRUCTOR_FILES = [ROOT / "solutions" / "gru" / "gru.ipynb", ROOT / "exercises" / "gru" / "gru.ipynb",
-                    ROOT / "autograder" / "spec.py", ROOT / "gated" / "checks.py", ROOT / "README.md"]
+                    ROOT / "autograder" / "spec.py", *sorted((ROOT / "gated" / "checks").glob("*.py")),
+                    ROOT / "README.md"]
 
 
 def _digests(paths) -> dict[Path, str]:

@@ -29,5 +29,4 @@ SPEC = AssignmentSpec(
     optional=True,
     setup=SETUP_KERNEL.strip() + "\n",
     description="the GRU's fused pointwise step as a Triton kernel",
-    extra={"env": {"TRITON_INTERPRET": "1"}},
 )
