@@ -14,17 +14,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from autograder.notebook import grade_id
 from autograder.spec import AssignmentSpec, Check, ProbeError, Result, Verdict
 
 MAX_RESULT_ARRAY = 64 * 1024 * 1024
 
 # Dynamic ways to reach a name without writing it; an answer that uses them cannot be checked for
-# forbidden names, so it is treated as using them.
+# forbidden names, so it is treated as using them. (``getattr(`` on a forbidden name's module is
+# one more, built from the names in forbidden_uses.)
 OBFUSCATION = {
     "__import__": r"__import__", "importlib": r"(?<![\w.])importlib\b", "eval()": r"(?<![\w.])eval\s*\(",
     "exec()": r"(?<![\w.])exec\s*\(", "compile()": r"(?<![\w.])compile\s*\(", "sys.modules": r"sys\.modules",
     "__builtins__": r"__builtins__", "__subclasses__": r"__subclasses__", "__globals__": r"__globals__",
-    "getattr()": r"(?<![\w.])getattr\s*\(\s*(torch|nn|F|gated|_VF)\b",
 }
 
 
@@ -181,7 +182,7 @@ def forbidden_per_check(spec: AssignmentSpec, notebook, answers: dict[str, str])
     a name those use, transitively. So a forbidden shortcut in ``gru_cell`` zeroes the tests of
     ``gru_cell`` and of everything built on it, and no others.
     """
-    order = [c.metadata.get("nbgrader", {}).get("grade_id") for c in notebook.cells]
+    order = [grade_id(c) for c in notebook.cells]
     answer_order = [g for g in order if g in answers]
     info = {g: _names(answers[g]) for g in answer_order}
     definer: dict[str, str] = {}

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from autograder import collect as collecting
-from autograder import pipeline, sandbox
+from autograder import executors, pipeline, sandbox
 from autograder.sanitize import NotANotebook, sanitize
 from autograder.spec import AssignmentSpec, Check, ProbeError, Verdict
 
@@ -199,8 +199,41 @@ def test_grading_refuses_without_a_sandbox_unless_unsafe(tmp_path, release, monk
     assert [o.score for o in summary.outcomes] == [3.0]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", [executors.WarmSandbox, executors.ColdSandbox, executors.Unsafe])
+def test_every_executor_gives_the_same_scores(tmp_path, release, kind):
+    root = tmp_path / "course"
+    _course(root)
+    subs = _class(tmp_path / "subs", release, {"alice": GOOD, "carol": {"add_answer": GOOD["add_answer"]}})
+    summary = pipeline.grade(SPEC, subs, pipeline.Course(root), tmp_path / "grading", workers=2,
+                             executor=kind(sandbox.Limits(cell_s=10.0)))
+    assert {o.student: o.score for o in summary.outcomes} == {"alice": 3.0, "carol": 1.0}
+
+
+def test_grade_runs_every_submission_through_the_executor_it_is_given(tmp_path, release):
+    class Counting(executors.Unsafe):
+        runs = 0
+
+        def make_slot(self, index, setup, scratch):
+            slot = super().make_slot(index, setup, scratch)
+            run = slot.run
+
+            def counted(job, deadline):
+                Counting.runs += 1
+                return run(job, deadline)
+
+            slot.run = counted
+            return slot
+
+    root = tmp_path / "course"
+    _course(root)
+    subs = _class(tmp_path / "subs", release, {"alice": GOOD, "bob": {}})
+    summary = pipeline.grade(SPEC, subs, pipeline.Course(root), tmp_path / "grading", executor=Counting())
+    assert (Counting.runs, sorted(o.score for o in summary.outcomes)) == (2, [0.0, 3.0])
+
+
 def test_sandbox_command_binds_nothing_of_the_course(tmp_path):
-    cmd = sandbox.command(tmp_path / "job", tmp_path / "work", 61000, sandbox.Limits(), 5)
+    cmd = sandbox.command(tmp_path / "job", 61000, sandbox.Limits(), 5)
     binds = [cmd[i + 1] for i, a in enumerate(cmd) if a in ("--ro-bind", "--bind")]
     assert "--bind" not in cmd  # nothing on the host is writable from inside
     for forbidden in ("solutions", "exercises", "grading", "assignments", "tests"):
