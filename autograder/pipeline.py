@@ -163,7 +163,7 @@ def grade(spec: AssignmentSpec, submissions: Path, course: Course, workspace: Pa
     if students:
         subs = [s for s in subs if s.student in students]
     state = record.State(workspace / "state" / spec.name)
-    fingerprint = judging.spec_fingerprint(spec)
+    fingerprint = judging.spec_fingerprint(spec, course.source(spec).read_bytes())
     todo, skipped = [], []
     for sub in subs:
         if not force and state.is_done(sub.student, sub.digest, fingerprint):

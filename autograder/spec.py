@@ -48,6 +48,9 @@ class AssignmentSpec:
     optional: bool = False  # challenge assignments: points count as extra credit
     setup: str = ""  # trusted source run in the sandbox before the student's cells (imports, env)
     description: str = ""  # what the assignment covers, for the README's points tables
+    # modules whose code decides the points (judges and the references they use); their source is
+    # part of the regrade fingerprint, so a fix to a judge regrades every submission
+    judge_modules: tuple[str, ...] = ()
 
     @property
     def total_points(self) -> float:

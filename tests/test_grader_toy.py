@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import subprocess
 import sys
 import zipfile
@@ -185,6 +186,72 @@ def test_regrading_is_idempotent_and_an_interrupted_run_resumes(tmp_path, releas
     _class(subs, release, {"bob": GOOD})
     changed = pipeline.grade(SPEC, subs, pipeline.Course(root), workspace, workers=2)
     assert [(o.student, o.score) for o in changed.outcomes] == [("bob", 3.0)]
+
+
+JUDGE_SOURCE = """import numpy as np
+
+from gated.checks.contract import ProbeError, Verdict
+
+
+def judge(cases, results):
+    ok = all(not isinstance(r, ProbeError) and np.allclose(r.get("y"), c["a"] + c["b"])
+             for c, r in zip(cases, results))
+    return Verdict(1.0 if ok else 0.0, ("add: " + ("right" if ok else "wrong"),))
+"""
+
+
+def _spec_judged_by_a_module_file(path: Path, monkeypatch) -> AssignmentSpec:
+    """SPEC whose test_add is judged by the module in ``path`` (loaded from the file, not sys.path)."""
+    import importlib.util
+
+    name = f"toy_judge_{abs(hash(str(path)))}"
+    path.write_text(JUDGE_SOURCE)
+    loader = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(loader)
+    monkeypatch.setitem(sys.modules, name, module)
+    loader.loader.exec_module(module)
+    add = dataclasses.replace(SPEC.checks[0], judge=module.judge)
+    return dataclasses.replace(SPEC, checks=(add, SPEC.checks[1]), judge_modules=(name,))
+
+
+@pytest.mark.slow
+def test_a_changed_line_of_a_judges_reference_regrades_an_unchanged_submission(tmp_path, release, monkeypatch):
+    root = tmp_path / "course"
+    _course(root)
+    subs = _class(tmp_path / "subs", release, {"alice": GOOD, "bob": {}})
+    judge_file = tmp_path / "toy_judge.py"
+    spec = _spec_judged_by_a_module_file(judge_file, monkeypatch)
+    workspace = tmp_path / "grading"
+    first = pipeline.grade(spec, subs, pipeline.Course(root), workspace, unsafe=True)
+    kept = pipeline.grade(spec, subs, pipeline.Course(root), workspace, unsafe=True)
+    judge_file.write_text(JUDGE_SOURCE.replace('c["a"] + c["b"]', 'c["b"] + c["a"]'))
+    regraded = pipeline.grade(spec, subs, pipeline.Course(root), workspace, unsafe=True)
+    assert ([o.score for o in first.outcomes], sorted(kept.skipped), [o.score for o in regraded.outcomes]) == \
+        ([3.0, 0.0], ["alice", "bob"], [3.0, 0.0])
+
+
+@pytest.mark.slow
+def test_a_changed_instructor_notebook_regrades_an_unchanged_submission(tmp_path, release):
+    root = tmp_path / "course"
+    source = _course(root)
+    subs = _class(tmp_path / "subs", release, {"alice": GOOD, "bob": {}})
+    workspace = tmp_path / "grading"
+    pipeline.grade(SPEC, subs, pipeline.Course(root), workspace, unsafe=True)
+    nb = nbformat.read(str(source), as_version=4)
+    nb.cells[0].source += "\n\nOne more sentence of instructions."
+    nbformat.write(nb, str(source))
+    again = pipeline.grade(SPEC, subs, pipeline.Course(root), workspace, unsafe=True)
+    assert [o.student for o in again.outcomes] == ["alice", "bob"]
+
+
+def test_the_course_fingerprint_covers_the_checks_and_the_reference_cells():
+    from autograder.assignments import SPECS
+    from autograder.judge import scoring_files
+
+    files = {path.resolve() for _, path in scoring_files(SPECS["gru"])}
+    wanted = {ROOT / "gated" / "cells.py", *(ROOT / "gated" / "checks").glob("*.py"),
+              ROOT / "autograder" / "judge.py", ROOT / "autograder" / "sanitize.py"}
+    assert wanted - files == set()
 
 
 @pytest.mark.slow

@@ -8,6 +8,9 @@ from __future__ import annotations
 from autograder.spec import Check
 from gated.checks import CHECKS, probe_source
 
+#: The code that judges the course's checks: the checks and the reference cells they compare with.
+JUDGE_MODULES = ("gated.checks", "gated.cells")
+
 #: Trusted source the sandbox runs before the student's cells: what the notebooks' first cell imports.
 SETUP = "import math\nimport numpy as np\nimport torch\nfrom torch import nn\n"
 

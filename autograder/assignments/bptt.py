@@ -1,7 +1,7 @@
 """Grading spec of the ``bptt`` assignment: back-propagation through time for the tanh RNN."""
 from __future__ import annotations
 
-from autograder.assignments._build import SETUP, make_check
+from autograder.assignments._build import JUDGE_MODULES, SETUP, make_check
 from autograder.spec import AssignmentSpec
 
 COURSE = ("gated.cells", "gated.conventions", "gated.checks", "gated.gradients", "_VF", "torch._C")
@@ -22,5 +22,6 @@ SPEC = AssignmentSpec(
         make_check("test_clip", 2, COURSE + ("clip_grad_norm_", "clip_grad_norm")),
     ),
     setup=SETUP_BPTT.strip() + "\n",
+    judge_modules=JUDGE_MODULES,
     description="the tanh RNN's forward and backward passes, the Jacobian product, global-norm clipping",
 )

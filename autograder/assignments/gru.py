@@ -1,7 +1,7 @@
 """Grading spec of the ``gru`` assignment: the GRU equations in PyTorch's packed layout."""
 from __future__ import annotations
 
-from autograder.assignments._build import SETUP, make_check
+from autograder.assignments._build import JUDGE_MODULES, SETUP, make_check
 from autograder.spec import AssignmentSpec
 
 #: Names an answer may not use: PyTorch's own GRU, its private kernels, and the course's references.
@@ -33,6 +33,7 @@ SPEC = AssignmentSpec(
         make_check("test_gradient_flow", 2, ("gated.checks", "gated.cells")),
     ),
     setup=SETUP_GRU.strip() + "\n",
+    judge_modules=JUDGE_MODULES,
     description="GRU gates, candidate (reset after and before), cell, layer, weight layout, "
                 "a drop-in nn.GRU, the backward pass of one step, and gradient flow",
 )

@@ -5,7 +5,7 @@ when there is no CUDA device, before anything imports triton.
 """
 from __future__ import annotations
 
-from autograder.assignments._build import SETUP, make_check
+from autograder.assignments._build import JUDGE_MODULES, SETUP, make_check
 from autograder.spec import AssignmentSpec
 
 FORBIDDEN = ("gated.kernels", "gated.cells", "gated.checks", "torch.sigmoid", "torch.tanh",
@@ -28,5 +28,6 @@ SPEC = AssignmentSpec(
     ),
     optional=True,
     setup=SETUP_KERNEL.strip() + "\n",
+    judge_modules=JUDGE_MODULES,
     description="the GRU's fused pointwise step as a Triton kernel",
 )

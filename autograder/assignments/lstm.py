@@ -1,7 +1,7 @@
 """Grading spec of the ``lstm`` assignment: the LSTM cell and layer in nn.LSTM's layout."""
 from __future__ import annotations
 
-from autograder.assignments._build import SETUP, make_check
+from autograder.assignments._build import JUDGE_MODULES, SETUP, make_check
 from autograder.spec import AssignmentSpec
 
 FORBIDDEN = ("nn.LSTM", "nn.LSTMCell", "torch.lstm", "torch.lstm_cell", "_VF", "torch._C", "gated.cells",
@@ -21,5 +21,6 @@ SPEC = AssignmentSpec(
         make_check("test_forget_bias", 1, ("_VF", "gated.cells", "gated.checks")),
     ),
     setup=SETUP_LSTM.strip() + "\n",
+    judge_modules=JUDGE_MODULES,
     description="the LSTM cell and layer (gate order i, f, g, o) and the forget-gate bias",
 )
