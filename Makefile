@@ -13,7 +13,7 @@ help:
 	@echo "make book   build the website into _build/html (every cell executed; cached)"
 	@echo "make test   run the whole test suite (strict build from scratch, library, exercises, grader, site)"
 	@echo "make page PAGE=book/gru.md   execute one chapter and report its time"
-	@echo "make release  regenerate exercises/ from solutions/ (nbgrader generate_assignment)"
+	@echo "make exercises  regenerate solutions/ and exercises/ from authoring/sources/ (and the README's points)"
 	@echo "make bench  time nn.GRU against the Triton kernels (GPU: writes bench/records/; CPU: interpreter, prints only)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -46,10 +46,11 @@ page: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m gated.bench
 
-# Regenerate the released exercises/ from the nbgrader sources in solutions/.
-.PHONY: release
-release: $(STAMP)
-	$(PY) tools/release.py
+# The exercises' one source is authoring/sources/<a>.py: write solutions/ from it, release exercises/
+# with nbgrader's generate_assignment, update the README's points tables.
+.PHONY: exercises
+exercises: $(STAMP)
+	$(PY) -m authoring
 
 clean:
 	rm -rf _build

@@ -29,5 +29,6 @@ SPEC = AssignmentSpec(
     optional=True,
     setup=SETUP_KERNEL.strip() + "\n",
     judge_modules=JUDGE_MODULES,
-    description="the GRU's fused pointwise step as a Triton kernel",
+    description="the GRU's fused pointwise step as a Triton kernel, graded on the CPU under "
+                "`TRITON_INTERPRET=1`",
 )

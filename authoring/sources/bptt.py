@@ -1,14 +1,16 @@
-"""Cells of ``solutions/bptt/bptt.ipynb``: back-propagation through time for the tanh RNN."""
-from autograder.assignments.bptt import SPEC
+"""The source of the `bptt` assignment (back-propagation through time for the tanh RNN).
 
+Edit this file, then run ``make exercises``: it writes ``solutions/bptt/bptt.ipynb`` and releases
+``exercises/bptt/``. The points and grade ids of the test cells come from
+``autograder/assignments/bptt.py``.
+"""
+
+#: The seed of the hidden suite (the visible one uses 0).
 HIDDEN_SEED = 9127
 
 
-def hidden(call: str) -> str:
-    return f"### BEGIN HIDDEN TESTS\n{call}\n### END HIDDEN TESTS"
-
-
 def build(nb) -> None:
+    """Add the notebook's cells to ``nb`` (an :class:`authoring.notebook.Builder`), in order."""
     nb.md(r"""
 # Assignment `bptt`: back-propagation through time, by hand
 
@@ -33,7 +35,7 @@ non-contiguous inputs).
 
 {points_table}
 """)
-    nb.code(SPEC.setup)
+    nb.setup()
     nb.md(r"""
 ## 1. The forward pass
 
@@ -51,10 +53,7 @@ def rnn_forward(x, h0, W_ih, W_hh, b):
     return torch.stack(states)
     ### END SOLUTION
 ''')
-    nb.test("test_rnn_forward", 1, f"""
-check_rnn_forward(rnn_forward)
-{hidden(f'check_rnn_forward(rnn_forward, suite="hidden", seed={HIDDEN_SEED})')}
-""", "the forward pass, all states")
+    nb.test("test_rnn_forward", 'check_rnn_forward(rnn_forward)', "the forward pass, all states")
     nb.md(r"""
 ## 2. The backward pass
 
@@ -87,10 +86,8 @@ def rnn_backward(grad_hs, x, h0, W_ih, W_hh, b):
     return grad_W_ih, grad_W_hh, grad_b, carry
     ### END SOLUTION
 ''')
-    nb.test("test_rnn_backward", 3, f"""
-check_rnn_backward(rnn_backward)
-{hidden(f'check_rnn_backward(rnn_backward, suite="hidden", seed={HIDDEN_SEED})')}
-""", "dL/dW_ih, dL/dW_hh, dL/db, dL/dh0 against autograd")
+    nb.test("test_rnn_backward", 'check_rnn_backward(rnn_backward)',
+            "dL/dW_ih, dL/dW_hh, dL/db, dL/dh0 against autograd")
     nb.md(r"""
 ## 3. The Jacobian product
 
@@ -117,10 +114,8 @@ def hidden_jacobian(x, h0, W_ih, W_hh, b):
     return jacobian
     ### END SOLUTION
 ''')
-    nb.test("test_jacobian_product", 2, f"""
-check_jacobian_product(hidden_jacobian)
-{hidden(f'check_jacobian_product(hidden_jacobian, suite="hidden", seed={HIDDEN_SEED})')}
-""", "the Jacobian product dh_T/dh_0")
+    nb.test("test_jacobian_product", 'check_jacobian_product(hidden_jacobian)',
+            "the Jacobian product dh_T/dh_0")
     nb.md(r"""
 ## 4. Gradient clipping by the global norm
 
@@ -140,7 +135,4 @@ def clip_by_global_norm(grads, max_norm):
     return [g * scale for g in grads], total_norm
     ### END SOLUTION
 ''')
-    nb.test("test_clip", 2, f"""
-check_clip(clip_by_global_norm)
-{hidden(f'check_clip(clip_by_global_norm, suite="hidden", seed={HIDDEN_SEED})')}
-""", "global-norm clipping, equal to clip_grad_norm_")
+    nb.test("test_clip", 'check_clip(clip_by_global_norm)', "global-norm clipping, equal to clip_grad_norm_")
