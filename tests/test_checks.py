@@ -1,6 +1,6 @@
 """The exercise checks: references pass, every planted mistake is named (visible tests and judge).
 
-The planted mistakes (``tools/exercise_submissions.py``) are text edits of the solutions' answer
+The planted mistakes (:mod:`testbed.mistakes`) are text edits of the solutions' answer
 cells; each lists the test cells it must fail and the message each must give. The same submission
 is checked twice: by the student's visible checks (``gated.checks``) and through the grader's
 ``Check.probe`` source and ``Check.judge`` (``autograder.assignments``), on the grader's cases.
@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-import exercise_submissions as subs
 from autograder.assignments import SPECS
 from autograder.spec import ProbeError
 from gated import cells, checks
+from testbed import submissions as subs
+from testbed.mistakes import planted_mistakes
 
-MISTAKES = subs.mistake_edits()
+MISTAKES = planted_mistakes()
 GRADER_SEED = 31
 
 

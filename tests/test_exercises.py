@@ -11,17 +11,14 @@ import shutil
 import nbformat
 import pytest
 
-import exercise_submissions as subs
 from authoring import notebook as authored
 from authoring import release
 from autograder.assignments import SPECS
+from autograder.notebook import nbgrader as _meta
+from testbed import submissions as subs
 
 ROOT = subs.ROOT
 ASSIGNMENTS = sorted(SPECS)
-
-
-def _meta(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
 
 
 @pytest.fixture(scope="module", params=ASSIGNMENTS)

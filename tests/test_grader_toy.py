@@ -14,6 +14,7 @@ import pytest
 
 from autograder import collect as collecting
 from autograder import executors, pipeline, sandbox
+from autograder.notebook import grade_id
 from autograder.sanitize import NotANotebook, sanitize
 from autograder.spec import AssignmentSpec, Check, ProbeError, Verdict
 
@@ -103,7 +104,7 @@ def _course(root: Path) -> Path:
 def _submission(release, answers: dict[str, str]) -> nbformat.NotebookNode:
     nb = copy.deepcopy(release)
     for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        gid = grade_id(cell)
         if gid in answers:
             cell.source = answers[gid]
     return nb
@@ -118,13 +119,13 @@ def _class(folder: Path, release, students: dict[str, dict[str, str]]) -> Path:
 
 def test_sanitize_takes_only_answers_and_reports_every_repair(release):
     nb = _submission(release, GOOD)
-    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_add")
+    test = next(c for c in nb.cells if grade_id(c) == "test_add")
     test.source = "pass"
     test.metadata["tags"] = ["skip-execution"]
     test.metadata["nbgrader"]["points"] = 50
     clean = sanitize(nbformat.writes(nb).encode(), release)
     assert clean.answers == GOOD
-    rebuilt = next(c for c in clean.notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_add")
+    rebuilt = next(c for c in clean.notebook.cells if grade_id(c) == "test_add")
     assert rebuilt.source.startswith("assert add(1, 2) == 3") and "tags" not in rebuilt.metadata
     assert any("test_add edited" in r for r in clean.repairs)
     assert any("skip-execution" in r for r in clean.repairs)

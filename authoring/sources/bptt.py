@@ -1,16 +1,11 @@
-"""The source of the `bptt` assignment (back-propagation through time for the tanh RNN).
-
-Edit this file, then run ``make exercises``: it writes ``solutions/bptt/bptt.ipynb`` and releases
-``exercises/bptt/``. The points and grade ids of the test cells come from
-``autograder/assignments/bptt.py``.
-"""
+"""The source of the `bptt` assignment: back-propagation through time for the tanh RNN
+(see :mod:`authoring.sources`)."""
 
 #: The seed of the hidden suite (the visible one uses 0).
 HIDDEN_SEED = 9127
 
 
 def build(nb) -> None:
-    """Add the notebook's cells to ``nb`` (an :class:`authoring.notebook.Builder`), in order."""
     nb.md(r"""
 # Assignment `bptt`: back-propagation through time, by hand
 

@@ -1,15 +1,10 @@
-"""The source of the `gru` assignment (the GRU, from its gates to its backward pass).
-
-Edit this file, then run ``make exercises``: it writes ``solutions/gru/gru.ipynb`` and releases
-``exercises/gru/``. The points and grade ids of the test cells come from
-``autograder/assignments/gru.py``.
-"""
+"""The source of the `gru` assignment: the GRU, from its gates to its backward pass
+(see :mod:`authoring.sources`)."""
 
 HIDDEN_SEED = 4051
 
 
 def build(nb) -> None:
-    """Add the notebook's cells to ``nb`` (an :class:`authoring.notebook.Builder`), in order."""
     nb.md(r"""
 # Assignment `gru`: the gated recurrent unit, equation by equation
 

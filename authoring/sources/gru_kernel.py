@@ -1,16 +1,11 @@
-"""The source of the `gru_kernel` assignment (the GRU's pointwise step as a Triton kernel).
-
-Edit this file, then run ``make exercises``: it writes ``solutions/gru_kernel/gru_kernel.ipynb``
-and releases ``exercises/gru_kernel/``. The points and grade ids of the test cells come from
-``autograder/assignments/gru_kernel.py``.
-"""
+"""The source of the `gru_kernel` assignment: the GRU's pointwise step as a Triton kernel
+(see :mod:`authoring.sources`)."""
 
 #: The seed of the hidden suite (the visible one uses 0).
 HIDDEN_SEED = 6007
 
 
 def build(nb) -> None:
-    """Add the notebook's cells to ``nb`` (an :class:`authoring.notebook.Builder`), in order."""
     nb.md(r"""
 # Challenge `gru_kernel`: the GRU's pointwise step in one Triton kernel (optional)
 

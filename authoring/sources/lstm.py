@@ -1,16 +1,11 @@
-"""The source of the `lstm` assignment (the LSTM in nn.LSTM's layout).
-
-Edit this file, then run ``make exercises``: it writes ``solutions/lstm/lstm.ipynb`` and releases
-``exercises/lstm/``. The points and grade ids of the test cells come from
-``autograder/assignments/lstm.py``.
-"""
+"""The source of the `lstm` assignment: the LSTM in nn.LSTM's layout
+(see :mod:`authoring.sources`)."""
 
 #: The seed of the hidden suite (the visible one uses 0).
 HIDDEN_SEED = 3313
 
 
 def build(nb) -> None:
-    """Add the notebook's cells to ``nb`` (an :class:`authoring.notebook.Builder`), in order."""
     nb.md(r"""
 # Assignment `lstm`: the LSTM in PyTorch's layout
 
