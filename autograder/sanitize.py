@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import nbformat
 
@@ -196,7 +195,3 @@ def _unique(items: list[str]) -> list[str]:
     for item in items:
         seen.setdefault(item, None)
     return list(seen)
-
-
-def load_skeleton(path: Path) -> nbformat.NotebookNode:
-    return nbformat.read(str(path), as_version=4)
