@@ -162,6 +162,14 @@ def test_collect_reads_an_lms_zip_without_extracting_it(tmp_path, release):
     assert "recorded as 'Bob_Smith'" in found["Bob_Smith"].problems[0]
 
 
+def test_collect_keeps_the_name_of_a_class_of_one(tmp_path, release):
+    alone = {s.student for s in collecting.collect(_class(tmp_path / "one", release, {"alice": GOOD}), "toy",
+                                                   "toy.ipynb")}
+    wrapped = _class(tmp_path / "zipped" / "submitted", release, {"bob": GOOD})
+    assert (alone, {s.student for s in collecting.collect(wrapped.parent, "toy", "toy.ipynb")}) == \
+        ({"alice"}, {"bob"})
+
+
 @pytest.mark.slow
 def test_regrading_is_idempotent_and_an_interrupted_run_resumes(tmp_path, release):
     root = tmp_path / "course"
