@@ -141,6 +141,15 @@ def test_sanitize_matches_answers_by_position_when_metadata_is_gone(release):
     assert any("matched by position" in r for r in clean.repairs)
 
 
+def test_sanitize_reads_a_grade_id_that_is_not_a_string_as_none(release):
+    nb = _submission(release, GOOD)
+    for cell in nb.cells:
+        if grade_id(cell) == "add_answer":
+            cell.metadata["nbgrader"]["grade_id"] = ["add_answer"]  # unhashable: once a TypeError
+    clean = sanitize(nbformat.writes(nb).encode(), release)
+    assert clean.answers["scale_answer"] == GOOD["scale_answer"]
+
+
 @pytest.mark.parametrize("data, reason", [(b"", "empty"), (b"{", "not valid JSON"), (b"[1, 2]", "not a Jupyter"),
                                           (b"\xff\xfe\x00", "not text")])
 def test_sanitize_refuses_what_is_not_a_notebook(release, data, reason):
