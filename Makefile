@@ -8,12 +8,13 @@ STAMP  := $(VENV)/.installed
 # The environment's tools first on PATH (nbgrader calls alembic, jupyter-book calls jupyter).
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: book test strict-book system-deps page clean help
+.PHONY: book test test-fast strict-book system-deps page clean help
 help:
 	@echo "make book   build the website into _build/html (every cell executed; cached)"
 	@echo "make test   run the whole test suite (strict build from scratch, library, exercises, grader, site)"
+	@echo "make test-fast  the edit-test loop: all but the strict book build and the slow end-to-end tests"
 	@echo "make page PAGE=book/gru.md   execute one chapter and report its time"
-	@echo "make release  regenerate exercises/ from solutions/ (nbgrader generate_assignment)"
+	@echo "make exercises  regenerate solutions/ and exercises/ from authoring/sources/ (and the README's points)"
 	@echo "make bench  time nn.GRU against the Triton kernels (GPU: writes bench/records/; CPU: interpreter, prints only)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -39,6 +40,11 @@ system-deps:
 test: $(STAMP) system-deps
 	$(PY) -m pytest
 
+# The developer's edit-test loop: every test not marked slow, so no strict from-scratch book build,
+# no browser and no sandboxed grading run (make test, which CI runs, still runs them all).
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" -q
+
 page: $(STAMP)
 	$(PY) tools/run_page.py $(PAGE)
 
@@ -46,16 +52,19 @@ page: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m gated.kernels.benchmark
 
-# Regenerate the released exercises/ from the nbgrader sources in solutions/.
-.PHONY: release
-release: $(STAMP)
-	$(PY) tools/release.py
+# The exercises' one source is authoring/sources/<a>.py: write solutions/ from it, release exercises/
+# with nbgrader's generate_assignment, update the README's points tables; then the grader's hostile
+# corpus, which is made from the release.
+.PHONY: exercises
+exercises: $(STAMP)
+	$(PY) -m authoring
+	$(PY) -m testbed.corpus
 
 clean:
 	rm -rf _build
 
-# Grading benchmark: an honest generated class of `gru`, our pipeline against stock nbgrader autograde.
+# Grading throughput: an honest generated class of `gru`, our pipeline against stock nbgrader autograde.
 .PHONY: bench-grade
 STUDENTS ?= 12
 bench-grade: $(STAMP) system-deps
-	$(PY) -m autograder.bench --students $(STUDENTS)
+	$(PY) -m testbed.throughput --students $(STUDENTS)

@@ -1,6 +1,6 @@
 """nbgrader configuration of the course: sources in solutions/, releases in exercises/.
 
-Run nbgrader from the project root (``make release`` does): ``nbgrader generate_assignment gru``.
+Run nbgrader from the project root (``make exercises`` does): ``nbgrader generate_assignment gru``.
 The gradebook and everything a class produces live under ``grading/`` (ignored by git).
 """
 import os

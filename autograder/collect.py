@@ -97,9 +97,11 @@ def collect(path: Path, assignment: str, notebook: str, name_regexp: str = DEFAU
 def _assign(entries, assignment, notebook, name_regexp, read) -> list[Submission]:
     per_student: dict[str, list[tuple[int, PurePosixPath, int, object]]] = {}
     pattern = re.compile(name_regexp)
-    # a common top folder (a zip of "submitted/") is not a student
+    # a common top folder (a zip of "submitted/") is not a student, unless the entries already read
+    # <student>/<assignment>/... (a class of one)
     tops = {rel.parts[0] for rel, _, _ in entries if len(rel.parts) > 1}
-    strip = 1 if len(tops) == 1 and all(len(rel.parts) > 2 for rel, _, _ in entries) else 0
+    one_student = all(len(rel.parts) > 2 and rel.parts[1] == assignment for rel, _, _ in entries)
+    strip = 1 if len(tops) == 1 and all(len(rel.parts) > 2 for rel, _, _ in entries) and not one_student else 0
     for rel, size, ref in entries:
         parts = rel.parts[strip:]
         if len(parts) >= 3 and parts[1] == assignment:

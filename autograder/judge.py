@@ -8,23 +8,27 @@ from __future__ import annotations
 
 import ast
 import base64
+import hashlib
+import importlib
 import io
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from autograder.notebook import grade_id
 from autograder.spec import AssignmentSpec, Check, ProbeError, Result, Verdict
 
 MAX_RESULT_ARRAY = 64 * 1024 * 1024
 
 # Dynamic ways to reach a name without writing it; an answer that uses them cannot be checked for
-# forbidden names, so it is treated as using them.
+# forbidden names, so it is treated as using them. (``getattr(`` on a forbidden name's module is
+# one more, built from the names in forbidden_uses.)
 OBFUSCATION = {
     "__import__": r"__import__", "importlib": r"(?<![\w.])importlib\b", "eval()": r"(?<![\w.])eval\s*\(",
     "exec()": r"(?<![\w.])exec\s*\(", "compile()": r"(?<![\w.])compile\s*\(", "sys.modules": r"sys\.modules",
     "__builtins__": r"__builtins__", "__subclasses__": r"__subclasses__", "__globals__": r"__globals__",
-    "getattr()": r"(?<![\w.])getattr\s*\(\s*(torch|nn|F|gated|_VF)\b",
 }
 
 
@@ -145,11 +149,38 @@ def judge_check(check: Check, cases: list, results: list[Result], forbidden: lis
     return CheckResult(check.grade_id, check.points, round(check.points * verdict.fraction, 6), feedback, errors)
 
 
-def spec_fingerprint(spec: AssignmentSpec) -> str:
-    import hashlib
+# ---------------------------------------------------------------------- the regrade fingerprint
 
-    text = repr([(c.grade_id, c.points, c.probe, c.forbidden, c.timeout_s) for c in spec.checks]) + spec.setup
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+#: The grader's own modules whose code decides a score: which answers are taken, how they run, how
+#: forbidden names are found and points given.
+SCORING_MODULES = ("autograder.notebook", "autograder.sanitize", "autograder.runner", "autograder.jobs",
+                   "autograder.judge")
+
+
+def scoring_files(spec: AssignmentSpec) -> list[tuple[str, Path]]:
+    """(name, file) of every source file whose code decides a score of ``spec``: the spec's judge
+    modules (a package counts with all its modules) and the grader's own :data:`SCORING_MODULES`."""
+    files = []
+    for name in (*spec.judge_modules, *SCORING_MODULES):
+        path = Path(importlib.import_module(name).__file__)
+        if path.name == "__init__.py":
+            files += [(f"{name}/{p.relative_to(path.parent).as_posix()}", p) for p in sorted(path.parent.rglob("*.py"))]
+        else:
+            files.append((name, path))
+    return files
+
+
+def spec_fingerprint(spec: AssignmentSpec, instructor_notebook: bytes = b"") -> str:
+    """A digest of everything that decides a score: grade ids, points, probes, forbidden names,
+    timeouts, the set-up, the instructor's notebook and the judging code. A submission graded under
+    another fingerprint is graded again."""
+    digest = hashlib.sha256()
+    digest.update(repr([(c.grade_id, c.points, c.probe, c.forbidden, c.timeout_s) for c in spec.checks]).encode())
+    for part in (spec.setup.encode(), instructor_notebook):
+        digest.update(hashlib.sha256(part).digest())
+    for name, path in scoring_files(spec):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
 
 
 def _names(source: str) -> tuple[set[str], set[str]]:
@@ -181,7 +212,7 @@ def forbidden_per_check(spec: AssignmentSpec, notebook, answers: dict[str, str])
     a name those use, transitively. So a forbidden shortcut in ``gru_cell`` zeroes the tests of
     ``gru_cell`` and of everything built on it, and no others.
     """
-    order = [c.metadata.get("nbgrader", {}).get("grade_id") for c in notebook.cells]
+    order = [grade_id(c) for c in notebook.cells]
     answer_order = [g for g in order if g in answers]
     info = {g: _names(answers[g]) for g in answer_order}
     definer: dict[str, str] = {}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.sanitize import is_answer, is_test
+from autograder.notebook import grade_id, is_answer, is_test
 from autograder.spec import AssignmentSpec
 
 
@@ -108,11 +108,10 @@ class Writer:
 
     def _write_autograded(self, outcome) -> None:
         nb = copy.deepcopy(outcome.notebook) if outcome.notebook is not None else copy.deepcopy(self.instructor_nb)
-        instructor = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in self.instructor_nb.cells
-                      if c.metadata.get("nbgrader", {}).get("grade_id")}
+        instructor = {grade_id(c): c for c in self.instructor_nb.cells if grade_id(c)}
         by_id = {c.grade_id: c for c in outcome.checks}
         for i, cell in enumerate(nb.cells):
-            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            gid = grade_id(cell)
             if is_test(cell) and gid in instructor:
                 nb.cells[i] = cell = copy.deepcopy(instructor[gid])
                 result = by_id.get(gid)
@@ -137,17 +136,16 @@ class Writer:
 
         path = self.workspace / f"{self.spec.name}-grades.csv"
         gb = self.gb
-        if True:
-            cells = [c.name for c in gb.find_notebook(self.nb_id, self.spec.name).grade_cells]
-            rows = []
-            for student in sorted(s.id for s in gb.students):
-                try:
-                    sub = gb.find_submission_notebook(self.nb_id, self.spec.name, student)
-                except MissingEntry:
-                    continue
-                grades = {g.name: g.score for g in sub.grades}
-                rows.append([student, self.spec.name, f"{sub.score:g}", f"{sub.max_score:g}",
-                             *(f"{grades.get(c, 0):g}" for c in cells), int(sub.needs_manual_grade)])
+        cells = [c.name for c in gb.find_notebook(self.nb_id, self.spec.name).grade_cells]
+        rows = []
+        for student in sorted(s.id for s in gb.students):
+            try:
+                sub = gb.find_submission_notebook(self.nb_id, self.spec.name, student)
+            except MissingEntry:
+                continue
+            grades = {g.name: g.score for g in sub.grades}
+            rows.append([student, self.spec.name, f"{sub.score:g}", f"{sub.max_score:g}",
+                         *(f"{grades.get(c, 0):g}" for c in cells), int(sub.needs_manual_grade)])
         with open(path, "w", newline="") as fh:
             out = csv.writer(fh)
             out.writerow(["student", "assignment", "score", "max_score", *cells, "needs_manual_grade"])

@@ -9,10 +9,11 @@ unprivileged user of its own (one uid per worker, so a fork storm in one sandbox
 another), with no capabilities and ``no_new_privs``. ``--die-with-parent`` and the PID namespace
 kill every process the submission started when it ends or is killed.
 
-By default each worker runs one such sandbox for the whole class (:class:`WarmWorker`): its first
-process imports the assignment's setup (torch) once and forks a child per submission, which drops
-to the worker's uid with the limits below before any student code runs; ``Limits(warm=False)``
-starts a fresh sandbox for every run instead (slower: torch is imported each time).
+A worker can keep one such sandbox for the whole class (:class:`WarmWorker`): its first process
+imports the assignment's setup (torch) once and forks a child per submission, which drops to the
+worker's uid with the limits below before any student code runs; or start a fresh sandbox for every
+run (:func:`execute`, slower: torch is imported each time). Which one a grading run uses is its
+executor's choice (:mod:`autograder.executors`).
 
 The parent watches the runner's progress events; a cell or probe that runs past its limit, or a
 process that dies, is attributed to the cell or probe in progress, which is skipped on the next
@@ -31,6 +32,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 
 RUNNER = Path(__file__).with_name("runner.py")
@@ -86,15 +88,6 @@ class Limits:
     gap_s: float = 20.0  # between two events (the runner's own work)
     submission_s: float = 600.0  # all attempts of one submission together
     max_attempts: int = 8
-    warm: bool = True  # one long-lived sandbox per worker, imports done once (False: a fresh one per run)
-
-    def describe(self) -> str:
-        return (
-            f"memory (address space) {self.memory_bytes / GIB:g} GiB, CPU time {self.cpu_s} s, "
-            f"{self.nproc} processes, files up to {self.fsize_bytes / MIB:g} MiB, {self.nofile} open files, "
-            f"/tmp {self.tmpfs_bytes / MIB:g} MiB, output kept {self.output_bytes // 1024} KiB, "
-            f"{self.cell_s:g} s per cell, {self.submission_s:g} s per submission, no network"
-        )
 
 
 class SandboxUnavailable(RuntimeError):
@@ -128,30 +121,30 @@ def library_paths() -> list[str]:
     return sorted(p for p in paths if p != "/" and os.path.isdir(p))
 
 
-def contract_files() -> list[str]:
-    """``autograder/spec.py`` (the checks import its ProbeError and Verdict) and the package's
-    ``__init__``: nothing else of the grader (no assignments, no judges) is visible inside."""
-    here = Path(__file__).resolve().parent
-    return [str(here / "__init__.py"), str(here / "spec.py")]
+def _python() -> str:
+    return os.path.join(sys.prefix, "bin", "python")
 
 
-def command(job_dir: Path, work_dir: Path, uid: int, limits: Limits, events_fd: int,
-            unsafe: bool = False) -> list[str]:
-    """The full command line that runs the runner on one job."""
-    python = os.path.join(sys.prefix, "bin", "python")
-    rlimits = [
-        "prlimit", f"--as={limits.memory_bytes}", f"--cpu={limits.cpu_s}", f"--fsize={limits.fsize_bytes}",
-        f"--nofile={limits.nofile}", "--core=0", "--",
-    ]
-    if unsafe:
-        return rlimits + [python, "-I", str(RUNNER), str(job_dir), f"--events-fd={events_fd}"]
-    rlimits.insert(-1, f"--nproc={limits.nproc}")
+def _rlimits(limits: Limits, nproc: bool) -> list[str]:
+    return ["prlimit", f"--as={limits.memory_bytes}", f"--cpu={limits.cpu_s}", f"--fsize={limits.fsize_bytes}",
+            f"--nofile={limits.nofile}", "--core=0", *([f"--nproc={limits.nproc}"] if nproc else []), "--"]
+
+
+def unconfined_command(job_dir: Path, limits: Limits, events_fd: int) -> list[str]:
+    """The runner on one job with the resource limits only: no sandbox, as the caller's user."""
+    return _rlimits(limits, nproc=False) + [_python(), "-I", str(RUNNER), str(job_dir), f"--events-fd={events_fd}"]
+
+
+def command(job_dir: Path, uid: int, limits: Limits, events_fd: int) -> list[str]:
+    """The full command line that runs the runner on one job in a fresh sandbox, as ``uid``."""
+    python = _python()
+    rlimits = _rlimits(limits, nproc=True)
     args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--cap-drop", "ALL",
             "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
     args += _system_binds()
     made: set[str] = set()
-    for path in library_paths() + contract_files():
+    for path in library_paths():
         args += ["--ro-bind", path, path]
         made.update(_parents(path))
     args += ["--ro-bind", str(RUNNER), "/grader/runner.py", "--ro-bind", str(job_dir), "/job",
@@ -283,15 +276,16 @@ def _watch(read_fd: int, attempt: Attempt, limits: Limits, cells: dict[int, floa
         selector.close()
 
 
-def execute(job_dir: Path, work_dir: Path, uid: int, limits: Limits, cells: dict[int, float],
-            probes: dict[str, float], deadline: float, unsafe: bool = False) -> Attempt:
-    """Run the runner once in a fresh sandbox; kill it when the cell or probe in progress overruns."""
+def execute(command_for: Callable[[int], list[str]], limits: Limits, cells: dict[int, float],
+            probes: dict[str, float], deadline: float, cwd: Path | None = None,
+            uid: int | None = None) -> Attempt:
+    """Run ``command_for(events_fd)`` once (a fresh sandbox, or the runner unconfined); kill it when
+    the cell or probe in progress overruns; afterwards kill every process of ``uid``, if given."""
     read_fd, write_fd = os.pipe()
     attempt = Attempt(in_progress=("startup",))
-    cmd = command(job_dir, work_dir, uid, limits, write_fd, unsafe)
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            pass_fds=(write_fd,), start_new_session=True,
-                            cwd=str(work_dir) if unsafe else None)
+    proc = subprocess.Popen(command_for(write_fd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, pass_fds=(write_fd,), start_new_session=True,
+                            cwd=str(cwd) if cwd else None)
     os.close(write_fd)
     drainer = threading.Thread(target=_drain, args=(proc.stdout, limits.output_bytes, attempt), daemon=True)
     drainer.start()
@@ -316,7 +310,7 @@ def execute(job_dir: Path, work_dir: Path, uid: int, limits: Limits, cells: dict
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             attempt.returncode = proc.wait()
-        if not unsafe:
+        if uid is not None:
             kill_uid(uid)
         os.close(read_fd)
         drainer.join(timeout=10)
@@ -345,7 +339,7 @@ class WarmWorker:
         self.sock, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         rl = {"as": limits.memory_bytes, "cpu": limits.cpu_s, "nproc": limits.nproc, "fsize": limits.fsize_bytes,
               "nofile": limits.nofile, "core": 0}
-        cmd = command(inbox, inbox, self.uid, limits, child.fileno())
+        cmd = command(inbox, self.uid, limits, child.fileno())
         cmd = self._as_zygote(cmd, child.fileno(), json.dumps(rl))
         self.log = inbox.parent / f"{inbox.name}.log"
         with open(self.log, "ab") as log:
@@ -470,4 +464,5 @@ def prepare_dir(base: Path) -> Path:
     return base
 
 
-__all__ = ["Limits", "SandboxUnavailable", "check_available", "command", "execute", "describe_exit"]
+__all__ = ["Attempt", "Limits", "SandboxUnavailable", "WarmWorker", "WorkerBroken", "check_available", "command",
+           "describe_exit", "execute", "unconfined_command"]

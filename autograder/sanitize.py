@@ -12,9 +12,10 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import nbformat
+
+from autograder.notebook import grade_id, is_answer, is_test, nbgrader
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 
@@ -41,13 +42,6 @@ def _norm(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.strip().splitlines())
 
 
-def _nbgrader(cell: dict) -> dict:
-    meta = cell.get("metadata")
-    meta = meta if isinstance(meta, dict) else {}
-    nbg = meta.get("nbgrader")
-    return nbg if isinstance(nbg, dict) else {}
-
-
 def read_cells(data: bytes) -> list[dict]:
     """The cells of a submitted notebook file, tolerant of missing metadata; raises NotANotebook."""
     if not data.strip():
@@ -66,23 +60,14 @@ def read_cells(data: bytes) -> list[dict]:
     return cells
 
 
-def is_answer(cell: dict) -> bool:
-    return bool(_nbgrader(cell).get("solution"))
-
-
-def is_test(cell: dict) -> bool:
-    nbg = _nbgrader(cell)
-    return bool(nbg.get("grade")) and not nbg.get("solution")
-
-
 def sanitize(data: bytes, skeleton: nbformat.NotebookNode) -> Sanitized:
     """Rebuild ``skeleton`` (the released notebook) with the student's answers from ``data``."""
     student = read_cells(data)
     repairs: list[str] = []
     skel = skeleton.cells
-    answer_ids = {_nbgrader(c).get("grade_id"): i for i, c in enumerate(skel) if is_answer(c)}
-    other_ids = {_nbgrader(c).get("grade_id"): i for i, c in enumerate(skel)
-                 if _nbgrader(c).get("grade_id") and not is_answer(c)}
+    answer_ids = {grade_id(c): i for i, c in enumerate(skel) if is_answer(c)}
+    other_ids = {grade_id(c): i for i, c in enumerate(skel)
+                 if grade_id(c) and not is_answer(c)}
     by_text: dict[str, int] = {}
     for i, c in enumerate(skel):
         if not is_answer(c) and _norm(_source(c)):
@@ -101,8 +86,8 @@ def sanitize(data: bytes, skeleton: nbformat.NotebookNode) -> Sanitized:
         if meta.get("tags"):
             tags = meta["tags"] if isinstance(meta["tags"], list) else [meta["tags"]]
             repairs.append(f"tags dropped: {', '.join(map(str, tags))[:80]}")
-        nbg = _nbgrader(cell)
-        gid = nbg.get("grade_id")
+        nbg = nbgrader(cell)
+        gid = grade_id(cell)
         text = _norm(_source(cell))
         if gid in answer_ids and cell.get("cell_type") == skel[answer_ids[gid]].cell_type:
             if gid in answers and gid not in matched_by_position:
@@ -122,9 +107,9 @@ def sanitize(data: bytes, skeleton: nbformat.NotebookNode) -> Sanitized:
             if text != _norm(_source(original)) and seen_tests[gid] == 1:
                 kind = "test cell" if is_test(original) else "locked cell"
                 repairs.append(f"{kind} {gid} edited: the instructor's version was used")
-            if is_test(original) and nbg.get("points") not in (None, _nbgrader(original).get("points")):
+            if is_test(original) and nbg.get("points") not in (None, nbgrader(original).get("points")):
                 repairs.append(f"points of {gid} changed to {nbg.get('points')!r}: the instructor's "
-                               f"{_nbgrader(original).get('points')} were used")
+                               f"{nbgrader(original).get('points')} were used")
             if nbg.get("solution") and not is_answer(original):
                 repairs.append(f"cell {gid} re-marked as an answer: the instructor's version was used")
             order.append(i)
@@ -158,7 +143,7 @@ def sanitize(data: bytes, skeleton: nbformat.NotebookNode) -> Sanitized:
         repairs.append(f"{n} cell(s) you added after answer {gid} kept with that answer")
     if dropped:
         repairs.append(f"{dropped} added code cell(s) outside the answers dropped")
-    if stripped and not matched_by_position and not any(_nbgrader(c) for c in student):
+    if stripped and not matched_by_position and not any(nbgrader(c) for c in student):
         repairs.append("metadata stripped from every cell (saved by Colab or VS Code?)")
     for gid, i in other_ids.items():
         if is_test(skel[i]) and gid not in seen_tests and not _found_by_text(skel[i], student):
@@ -175,7 +160,7 @@ def sanitize(data: bytes, skeleton: nbformat.NotebookNode) -> Sanitized:
         cell.metadata = {"nbgrader": copy.deepcopy(cell.metadata.get("nbgrader", {}))} if "nbgrader" in cell.metadata else {}
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        gid = grade_id(cell)
         if is_answer(cell) and gid in answers:
             cell.source = "\n\n".join(s.rstrip("\n") for s in answers[gid])
             taken[gid] = cell.source
@@ -199,7 +184,7 @@ def _answer_for_region(region, skel, answers, matched_by_position):
         if cell.cell_type != "code":
             continue
         if is_answer(cell):
-            gid = _nbgrader(cell).get("grade_id")
+            gid = grade_id(cell)
             return (gid, "position") if gid not in answers else None
         return None
     return None
@@ -210,7 +195,3 @@ def _unique(items: list[str]) -> list[str]:
     for item in items:
         seen.setdefault(item, None)
     return list(seen)
-
-
-def load_skeleton(path: Path) -> nbformat.NotebookNode:
-    return nbformat.read(str(path), as_version=4)

@@ -18,36 +18,15 @@ nbgrader grade cell (``grade_id``) it gives the points and a :class:`Check`:
   ``_VF``, the course's own reference cells); a use scores zero for that cell with a message.
 
 The visible tests in the notebooks call the same checks (:mod:`gated.checks`) so a student sees
-the same named mistakes the grader reports.
+the same named mistakes the grader reports. :class:`ProbeError` and :class:`Verdict`, the types both
+sides speak, are defined there (:mod:`gated.checks.contract`) and re-exported here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Callable
 
-
-@dataclass(frozen=True)
-class ProbeError:
-    """What the sandbox reports instead of a result: the kind and a one-line reason."""
-
-    kind: str  # "exception", "timeout", "crash", "memory", "missing", "forbidden", "bad-output"
-    message: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """A judge's decision on one grade cell: ``fraction`` of its points in [0, 1] and why."""
-
-    fraction: float
-    feedback: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.fraction <= 1.0:
-            raise ValueError(f"fraction must lie in [0, 1], got {self.fraction}")
-
-
-Inputs = dict[str, Any]
-Result = dict[str, Any] | ProbeError
+from gated.checks.contract import Inputs, ProbeError, Result, Verdict
 
 
 @dataclass(frozen=True)
@@ -68,8 +47,10 @@ class AssignmentSpec:
     checks: tuple[Check, ...]
     optional: bool = False  # challenge assignments: points count as extra credit
     setup: str = ""  # trusted source run in the sandbox before the student's cells (imports, env)
-    description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    description: str = ""  # what the assignment covers, for the README's points tables
+    # modules whose code decides the points (judges and the references they use); their source is
+    # part of the regrade fingerprint, so a fix to a judge regrades every submission
+    judge_modules: tuple[str, ...] = ()
 
     @property
     def total_points(self) -> float:
@@ -80,3 +61,6 @@ class AssignmentSpec:
             if check.grade_id == grade_id:
                 return check
         raise KeyError(f"{self.name} has no grade cell {grade_id!r}")
+
+
+__all__ = ["AssignmentSpec", "Check", "Inputs", "ProbeError", "Result", "Verdict"]

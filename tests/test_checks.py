@@ -1,6 +1,6 @@
 """The exercise checks: references pass, every planted mistake is named (visible tests and judge).
 
-The planted mistakes (``tools/exercise_submissions.py``) are text edits of the solutions' answer
+The planted mistakes (:mod:`testbed.mistakes`) are text edits of the solutions' answer
 cells; each lists the test cells it must fail and the message each must give. The same submission
 is checked twice: by the student's visible checks (``gated.checks``) and through the grader's
 ``Check.probe`` source and ``Check.judge`` (``autograder.assignments``), on the grader's cases.
@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-import exercise_submissions as subs
 from autograder.assignments import SPECS
 from autograder.spec import ProbeError
 from gated import cells, checks
+from testbed import submissions as subs
+from testbed.mistakes import planted_mistakes
 
-MISTAKES = subs.mistake_edits()
+MISTAKES = planted_mistakes()
 GRADER_SEED = 31
 
 
@@ -132,7 +133,7 @@ def test_every_catalogued_mistake_is_planted_somewhere():
 def test_judge_names_the_gru_of_chung_et_al_from_plain_results():
     check = SPECS["gru"].check("test_gru_cell")
     cases = check.cases(3)
-    results = [{"out.h_next": checks._step(c, reset="before", update="keep_new")["h_next"].numpy(),
+    results = [{"out.h_next": checks.gru._step(c, reset="before", update="keep_new")["h_next"].numpy(),
                 "dtype.h_next": str(c["dtype"]), "modified": ""} for c in cases]
     verdict = check.judge(cases, results)
     assert verdict.fraction == 0 and checks.MISTAKES["before_and_swapped"] in verdict.feedback[0]
@@ -143,7 +144,7 @@ def test_judge_reports_the_largest_difference_and_where_when_no_variant_matches(
     cases = check.cases(3)
     results = []
     for c in cases:
-        out = checks._step(c)["h_next"].numpy().copy()
+        out = checks.gru._step(c)["h_next"].numpy().copy()
         out[0, 1] += 0.5
         results.append({"out.h_next": out, "dtype.h_next": str(c["dtype"]), "modified": ""})
     verdict = check.judge(cases, results)
@@ -160,14 +161,14 @@ def test_judge_zeroes_a_cell_whose_probe_timed_out():
 def test_kernel_judge_refuses_an_answer_that_is_not_a_triton_kernel():
     check = SPECS["gru_kernel"].check("test_pointwise_kernel")
     cases = check.cases(3)
-    results = [{"out.h_next": checks._pointwise(c)["h_next"], "dtype.h_next": "float32",
+    results = [{"out.h_next": checks.gru_kernel.expected(c)["h_next"], "dtype.h_next": "float32",
                 "modified": "", "triton": False} for c in cases]
     assert checks.MISTAKES["not_triton"] in check.judge(cases, results).feedback[0]
 
 
 def test_gradient_flow_judge_names_swapped_answers():
     check = SPECS["gru"].check("test_gradient_flow")
-    want = checks._flow_values()
+    want = checks.gru.flow_values()
     result = {"out.answer_norm": want["answer_norm_keep"], "out.answer_norm_keep": want["answer_norm"]}
     verdict = check.judge(check.cases(0), [result])
     assert checks.MISTAKES["answers_swapped"] in verdict.feedback[0]
@@ -176,7 +177,7 @@ def test_gradient_flow_judge_names_swapped_answers():
 # ------------------------------------------------------------------------------- probe and specs
 
 
-@pytest.mark.parametrize("kind", sorted(checks._PROBES))
+@pytest.mark.parametrize("kind", sorted(checks.probes.PROBES))
 def test_probe_source_runs_alone_in_an_empty_namespace(kind):
     source = checks.probe_source(kind)
     assert callable(_probe_fn(source))
@@ -229,7 +230,7 @@ def _gru_inputs(seed=0, i=3, h=4, b=2):
 def test_gru_variant_defaults_equal_nn_gru():
     module, x, h0 = _gru_inputs()
     want = module(x[None], h0[None])[1][0]
-    got = checks.gru_variant(x, h0, module.weight_ih_l0, module.weight_hh_l0, module.bias_ih_l0,
+    got = checks.gru.gru_variant(x, h0, module.weight_ih_l0, module.weight_hh_l0, module.bias_ih_l0,
                              module.bias_hh_l0)["h_next"]
     torch.testing.assert_close(got, want)
 
@@ -239,7 +240,7 @@ def test_gru_variant_defaults_equal_nn_gru():
 def test_gru_variant_conventions_equal_the_reference_cell(reset, update):
     module, x, h0 = _gru_inputs(1)
     params = (module.weight_ih_l0, module.weight_hh_l0, module.bias_ih_l0, module.bias_hh_l0)
-    got = checks.gru_variant(x, h0, *params, reset=reset, update=update)["h_next"]
+    got = checks.gru.gru_variant(x, h0, *params, reset=reset, update=update)["h_next"]
     torch.testing.assert_close(got, cells.gru_cell(x, h0, *params, reset=reset, update=update))
 
 
@@ -247,19 +248,19 @@ def test_lstm_variant_defaults_equal_nn_lstm():
     module = torch.nn.LSTM(3, 4).double()
     x, h, c = torch.randn(2, 3).double(), torch.randn(2, 4).double(), torch.randn(2, 4).double()
     _, (h_n, c_n) = module(x[None], (h[None], c[None]))
-    got = checks.lstm_variant(x, h, c, module.weight_ih_l0, module.weight_hh_l0, module.bias_ih_l0,
+    got = checks.lstm.lstm_variant(x, h, c, module.weight_ih_l0, module.weight_hh_l0, module.bias_ih_l0,
                               module.bias_hh_l0)
     torch.testing.assert_close((got["h_next"], got["c_next"]), (h_n[0], c_n[0]))
 
 
 def test_jacobian_reference_equals_autograd():
     case = checks.CHECKS["test_jacobian_product"].cases("visible", 0)[1]
-    want = checks._jacobian_expected(case)["jacobian"]
+    want = checks.bptt.jacobian_expected(case)["jacobian"]
 
     def last_state(h0):
-        return checks._rnn_states({**case, "h0": h0})[-1]
+        return checks.bptt._states({**case, "h0": h0})[-1]
 
-    jac = torch.autograd.functional.jacobian(last_state, checks._t(case, "h0"))  # (B, H, B, H)
+    jac = torch.autograd.functional.jacobian(last_state, checks.engine.received(case, "h0"))  # (B, H, B, H)
     batch = jac.shape[0]
     per_example = torch.stack([jac[k, :, k, :] for k in range(batch)]).numpy()
     np.testing.assert_allclose(want, per_example, rtol=1e-10, atol=1e-12)
@@ -267,8 +268,28 @@ def test_jacobian_reference_equals_autograd():
 
 def test_bptt_by_hand_variant_without_mistakes_equals_autograd_reference():
     case = checks.CHECKS["test_rnn_backward"].cases("visible", 0)[0]
-    by_autograd = checks._bptt_expected(case)
-    by_hand = checks._bptt_expected(case, transpose=True)  # the by-hand path, W_hh transposed back
+    by_autograd = checks.bptt.backward_expected(case)
+    by_hand = checks.bptt.backward_expected(case, transpose=True)  # the by-hand path, W_hh transposed back
     by_hand["grad_W_hh"] = by_hand["grad_W_hh"].T
     for name, value in by_autograd.items():
         np.testing.assert_allclose(by_hand[name], value, rtol=1e-10, atol=1e-12)
+
+
+def test_pointwise_variant_defaults_equal_the_reference_cell():
+    module, x, h0 = _gru_inputs(2)
+    params = (module.weight_ih_l0, module.weight_hh_l0, module.bias_ih_l0, module.bias_hh_l0)
+    gi, gh = x @ params[0].T + params[2], h0 @ params[1].T + params[3]
+    got = checks.gru_kernel.pointwise_variant(gi, gh, h0)["h_next"]
+    torch.testing.assert_close(got, cells.gru_cell(x, h0, *params))
+
+
+def test_probes_import_nothing_but_numpy_torch_and_the_standard_library():
+    import ast
+    import sys
+
+    tree = ast.parse(open(checks.probes.__file__).read())
+    roots = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+             for alias in node.names}
+    roots |= {node.module.split(".")[0] for node in ast.walk(tree)
+              if isinstance(node, ast.ImportFrom) and node.module}
+    assert roots - set(sys.stdlib_module_names) == {"numpy", "torch"}

@@ -1,5 +1,5 @@
 """The nbgrader assignments: sources pass their own tests, releases fail only at the stubs, and
-``exercises/`` is exactly what ``nbgrader generate_assignment`` makes from ``solutions/``.
+``solutions/`` and ``exercises/`` are exactly what ``make exercises`` makes from ``authoring/sources/``.
 
 Each notebook is executed once per module (fixtures), in a real kernel through nbclient.
 """
@@ -11,16 +11,14 @@ import shutil
 import nbformat
 import pytest
 
-import exercise_submissions as subs
-import release
+from authoring import notebook as authored
+from authoring import release
 from autograder.assignments import SPECS
+from autograder.notebook import nbgrader as _meta
+from testbed import submissions as subs
 
 ROOT = subs.ROOT
 ASSIGNMENTS = sorted(SPECS)
-
-
-def _meta(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
 
 
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
@@ -39,13 +37,42 @@ def executed_release(request):
 
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory):
-    """A copy of the course's nbgrader inputs, with exercises/ generated afresh."""
+    """A clean course root holding only the nbgrader config, where ``make exercises`` wrote
+    solutions/ from authoring/sources/ and released exercises/ from them."""
     root = tmp_path_factory.mktemp("course")
     shutil.copy(ROOT / "nbgrader_config.py", root)
-    shutil.copytree(ROOT / "solutions", root / "solutions",
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    for name in ASSIGNMENTS:
+        authored.write(name, root)
     release.generate(root)
     return root
+
+
+def _files(root, folder):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted((root / folder).rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.parametrize("folder", ["solutions", "exercises"])
+def test_make_exercises_from_a_clean_tree_changes_nothing(regenerated, folder):
+    fresh, committed = _files(regenerated, folder), _files(ROOT, folder)
+    changed = sorted(name for name in fresh.keys() | committed.keys() if fresh.get(name) != committed.get(name))
+    assert changed == [], "run make exercises and commit what it writes"
+
+
+@pytest.mark.parametrize("folder", ["solutions", "exercises"])
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_generated_notebooks_say_so_and_name_their_source(assignment, folder):
+    nb = subs.read(assignment, folder)
+    source = f"authoring/sources/{assignment}.py"
+    first = next(c for c in nb.cells if c.cell_type == "markdown")
+    assert (nb.metadata["generated"]["from"], authored.generated_notice(assignment) in first.source) == \
+        (source, True) and (ROOT / source).exists()
+
+
+def test_readme_points_tables_are_the_specs():
+    readme = (ROOT / "README.md").read_text()
+    assert f"{authored.README_START}\n{authored.readme_points()}\n{authored.README_END}" in readme, \
+        "run make exercises: it rewrites the README's points tables from the grading specs"
 
 
 def test_source_notebooks_pass_all_visible_and_hidden_tests(executed_source):

@@ -2,7 +2,7 @@
 
 Each gets exactly the score its honest content earns and a reason in its feedback; nothing it does
 reaches another submission, the gradebook or the instructor's files, and no process outlives it.
-Regenerate the notebooks with ``.venv/bin/python tests/files/submissions/make_corpus.py``.
+The notebooks are written by ``.venv/bin/python -m testbed.corpus`` (``make exercises`` runs it).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import nbformat
 import pytest
 
 from autograder import pipeline, sandbox
+from autograder.notebook import is_test
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "files" / "submissions"
@@ -81,7 +82,8 @@ EXPECTED: dict[str, tuple[float, str]] = {
 }
 
 INSTRUCTOR_FILES = [ROOT / "solutions" / "gru" / "gru.ipynb", ROOT / "exercises" / "gru" / "gru.ipynb",
-                    ROOT / "autograder" / "spec.py", ROOT / "gated" / "checks.py", ROOT / "README.md"]
+                    ROOT / "autograder" / "spec.py", *sorted((ROOT / "gated" / "checks").glob("*.py")),
+                    ROOT / "README.md"]
 
 
 def _digests(paths) -> dict[Path, str]:
@@ -126,6 +128,15 @@ def corpus_run(tmp_path_factory):
     return {"summary": summary, "by_student": {o.student: o for o in summary.outcomes}, "before": before,
             "after": _digests(INSTRUCTOR_FILES), "workspace": workspace, "subs": subs,
             "victim_digest": victim_digest, "leftover": _sandbox_processes()}
+
+
+def test_corpus_files_are_what_testbed_corpus_writes_from_the_release():
+    from testbed.corpus import corpus
+
+    written = corpus()
+    committed = {p.name: p.read_bytes() for p in CORPUS.glob("*.ipynb")}
+    stale = sorted(n for n in written.keys() | committed.keys() if written.get(n) != committed.get(n))
+    assert stale == [], "run make exercises (it rewrites the corpus from the release)"
 
 
 @pytest.mark.slow
@@ -185,7 +196,7 @@ def test_corpus_gradebook_and_csv_hold_one_row_per_student(corpus_run):
 def test_corpus_autograded_notebooks_open_in_formgrader_layout(corpus_run):
     path = corpus_run["workspace"] / "autograded" / "victim" / "gru" / "gru.ipynb"
     nb = nbformat.read(str(path), as_version=4)
-    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    tests = [c for c in nb.cells if is_test(c)]
     assert tests and all("autograder:" in c.outputs[0]["text"] for c in tests)
     assert os.stat(corpus_run["workspace"]).st_mode & 0o077 == 0  # the workspace is the instructor's only
 

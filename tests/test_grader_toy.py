@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import subprocess
 import sys
 import zipfile
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 
 from autograder import collect as collecting
-from autograder import pipeline, sandbox
+from autograder import executors, pipeline, sandbox
+from autograder.notebook import grade_id
 from autograder.sanitize import NotANotebook, sanitize
 from autograder.spec import AssignmentSpec, Check, ProbeError, Verdict
 
@@ -102,7 +104,7 @@ def _course(root: Path) -> Path:
 def _submission(release, answers: dict[str, str]) -> nbformat.NotebookNode:
     nb = copy.deepcopy(release)
     for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        gid = grade_id(cell)
         if gid in answers:
             cell.source = answers[gid]
     return nb
@@ -117,13 +119,13 @@ def _class(folder: Path, release, students: dict[str, dict[str, str]]) -> Path:
 
 def test_sanitize_takes_only_answers_and_reports_every_repair(release):
     nb = _submission(release, GOOD)
-    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_add")
+    test = next(c for c in nb.cells if grade_id(c) == "test_add")
     test.source = "pass"
     test.metadata["tags"] = ["skip-execution"]
     test.metadata["nbgrader"]["points"] = 50
     clean = sanitize(nbformat.writes(nb).encode(), release)
     assert clean.answers == GOOD
-    rebuilt = next(c for c in clean.notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_add")
+    rebuilt = next(c for c in clean.notebook.cells if grade_id(c) == "test_add")
     assert rebuilt.source.startswith("assert add(1, 2) == 3") and "tags" not in rebuilt.metadata
     assert any("test_add edited" in r for r in clean.repairs)
     assert any("skip-execution" in r for r in clean.repairs)
@@ -137,6 +139,15 @@ def test_sanitize_matches_answers_by_position_when_metadata_is_gone(release):
     clean = sanitize(nbformat.writes(nb).encode(), release)
     assert clean.answers == GOOD
     assert any("matched by position" in r for r in clean.repairs)
+
+
+def test_sanitize_reads_a_grade_id_that_is_not_a_string_as_none(release):
+    nb = _submission(release, GOOD)
+    for cell in nb.cells:
+        if grade_id(cell) == "add_answer":
+            cell.metadata["nbgrader"]["grade_id"] = ["add_answer"]  # unhashable: once a TypeError
+    clean = sanitize(nbformat.writes(nb).encode(), release)
+    assert clean.answers["scale_answer"] == GOOD["scale_answer"]
 
 
 @pytest.mark.parametrize("data, reason", [(b"", "empty"), (b"{", "not valid JSON"), (b"[1, 2]", "not a Jupyter"),
@@ -158,6 +169,14 @@ def test_collect_reads_an_lms_zip_without_extracting_it(tmp_path, release):
     assert sorted(found) == ["Bob_Smith", "alice"]
     assert found["alice"].data == text.encode()
     assert "recorded as 'Bob_Smith'" in found["Bob_Smith"].problems[0]
+
+
+def test_collect_keeps_the_name_of_a_class_of_one(tmp_path, release):
+    alone = {s.student for s in collecting.collect(_class(tmp_path / "one", release, {"alice": GOOD}), "toy",
+                                                   "toy.ipynb")}
+    wrapped = _class(tmp_path / "zipped" / "submitted", release, {"bob": GOOD})
+    assert (alone, {s.student for s in collecting.collect(wrapped.parent, "toy", "toy.ipynb")}) == \
+        ({"alice"}, {"bob"})
 
 
 @pytest.mark.slow
@@ -187,6 +206,72 @@ def test_regrading_is_idempotent_and_an_interrupted_run_resumes(tmp_path, releas
     assert [(o.student, o.score) for o in changed.outcomes] == [("bob", 3.0)]
 
 
+JUDGE_SOURCE = """import numpy as np
+
+from gated.checks.contract import ProbeError, Verdict
+
+
+def judge(cases, results):
+    ok = all(not isinstance(r, ProbeError) and np.allclose(r.get("y"), c["a"] + c["b"])
+             for c, r in zip(cases, results))
+    return Verdict(1.0 if ok else 0.0, ("add: " + ("right" if ok else "wrong"),))
+"""
+
+
+def _spec_judged_by_a_module_file(path: Path, monkeypatch) -> AssignmentSpec:
+    """SPEC whose test_add is judged by the module in ``path`` (loaded from the file, not sys.path)."""
+    import importlib.util
+
+    name = f"toy_judge_{abs(hash(str(path)))}"
+    path.write_text(JUDGE_SOURCE)
+    loader = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(loader)
+    monkeypatch.setitem(sys.modules, name, module)
+    loader.loader.exec_module(module)
+    add = dataclasses.replace(SPEC.checks[0], judge=module.judge)
+    return dataclasses.replace(SPEC, checks=(add, SPEC.checks[1]), judge_modules=(name,))
+
+
+@pytest.mark.slow
+def test_a_changed_line_of_a_judges_reference_regrades_an_unchanged_submission(tmp_path, release, monkeypatch):
+    root = tmp_path / "course"
+    _course(root)
+    subs = _class(tmp_path / "subs", release, {"alice": GOOD, "bob": {}})
+    judge_file = tmp_path / "toy_judge.py"
+    spec = _spec_judged_by_a_module_file(judge_file, monkeypatch)
+    workspace = tmp_path / "grading"
+    first = pipeline.grade(spec, subs, pipeline.Course(root), workspace, unsafe=True)
+    kept = pipeline.grade(spec, subs, pipeline.Course(root), workspace, unsafe=True)
+    judge_file.write_text(JUDGE_SOURCE.replace('c["a"] + c["b"]', 'c["b"] + c["a"]'))
+    regraded = pipeline.grade(spec, subs, pipeline.Course(root), workspace, unsafe=True)
+    assert ([o.score for o in first.outcomes], sorted(kept.skipped), [o.score for o in regraded.outcomes]) == \
+        ([3.0, 0.0], ["alice", "bob"], [3.0, 0.0])
+
+
+@pytest.mark.slow
+def test_a_changed_instructor_notebook_regrades_an_unchanged_submission(tmp_path, release):
+    root = tmp_path / "course"
+    source = _course(root)
+    subs = _class(tmp_path / "subs", release, {"alice": GOOD, "bob": {}})
+    workspace = tmp_path / "grading"
+    pipeline.grade(SPEC, subs, pipeline.Course(root), workspace, unsafe=True)
+    nb = nbformat.read(str(source), as_version=4)
+    nb.cells[0].source += "\n\nOne more sentence of instructions."
+    nbformat.write(nb, str(source))
+    again = pipeline.grade(SPEC, subs, pipeline.Course(root), workspace, unsafe=True)
+    assert [o.student for o in again.outcomes] == ["alice", "bob"]
+
+
+def test_the_course_fingerprint_covers_the_checks_and_the_reference_cells():
+    from autograder.assignments import SPECS
+    from autograder.judge import scoring_files
+
+    files = {path.resolve() for _, path in scoring_files(SPECS["gru"])}
+    wanted = {ROOT / "gated" / "cells.py", *(ROOT / "gated" / "checks").glob("*.py"),
+              ROOT / "autograder" / "judge.py", ROOT / "autograder" / "sanitize.py"}
+    assert wanted - files == set()
+
+
 @pytest.mark.slow
 def test_grading_refuses_without_a_sandbox_unless_unsafe(tmp_path, release, monkeypatch):
     root = tmp_path / "course"
@@ -199,8 +284,41 @@ def test_grading_refuses_without_a_sandbox_unless_unsafe(tmp_path, release, monk
     assert [o.score for o in summary.outcomes] == [3.0]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", [executors.WarmSandbox, executors.ColdSandbox, executors.Unsafe])
+def test_every_executor_gives_the_same_scores(tmp_path, release, kind):
+    root = tmp_path / "course"
+    _course(root)
+    subs = _class(tmp_path / "subs", release, {"alice": GOOD, "carol": {"add_answer": GOOD["add_answer"]}})
+    summary = pipeline.grade(SPEC, subs, pipeline.Course(root), tmp_path / "grading", workers=2,
+                             executor=kind(sandbox.Limits(cell_s=10.0)))
+    assert {o.student: o.score for o in summary.outcomes} == {"alice": 3.0, "carol": 1.0}
+
+
+def test_grade_runs_every_submission_through_the_executor_it_is_given(tmp_path, release):
+    class Counting(executors.Unsafe):
+        runs = 0
+
+        def make_slot(self, index, setup, scratch):
+            slot = super().make_slot(index, setup, scratch)
+            run = slot.run
+
+            def counted(job, deadline):
+                Counting.runs += 1
+                return run(job, deadline)
+
+            slot.run = counted
+            return slot
+
+    root = tmp_path / "course"
+    _course(root)
+    subs = _class(tmp_path / "subs", release, {"alice": GOOD, "bob": {}})
+    summary = pipeline.grade(SPEC, subs, pipeline.Course(root), tmp_path / "grading", executor=Counting())
+    assert (Counting.runs, sorted(o.score for o in summary.outcomes)) == (2, [0.0, 3.0])
+
+
 def test_sandbox_command_binds_nothing_of_the_course(tmp_path):
-    cmd = sandbox.command(tmp_path / "job", tmp_path / "work", 61000, sandbox.Limits(), 5)
+    cmd = sandbox.command(tmp_path / "job", 61000, sandbox.Limits(), 5)
     binds = [cmd[i + 1] for i, a in enumerate(cmd) if a in ("--ro-bind", "--bind")]
     assert "--bind" not in cmd  # nothing on the host is writable from inside
     for forbidden in ("solutions", "exercises", "grading", "assignments", "tests"):

@@ -1,12 +1,7 @@
-"""Cells of ``solutions/gru/gru.ipynb``: the GRU, from its gates to its backward pass."""
-
-from autograder.assignments.gru import SPEC
+"""The source of the `gru` assignment: the GRU, from its gates to its backward pass
+(see :mod:`authoring.sources`)."""
 
 HIDDEN_SEED = 4051
-
-
-def hidden(call: str) -> str:
-    return f"### BEGIN HIDDEN TESTS\n{call}\n### END HIDDEN TESTS"
 
 
 def build(nb) -> None:
@@ -34,7 +29,7 @@ size different from the hidden size, float64, non-contiguous inputs).
 
 {points_table}
 """)
-    nb.code(SPEC.setup)
+    nb.setup()
     nb.md(r"""
 ## 1. PyTorch's packed layout and the two gates
 
@@ -81,14 +76,8 @@ def update_gate(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
 in float32 (`I ≠ H`) and float64 (`I = H`). They recognise the rows of the wrong gate, tanh in place
 of the sigmoid, and transposed weights.
 """)
-    nb.test("test_reset_gate", 1, f"""
-check_reset_gate(reset_gate)
-{hidden(f'check_reset_gate(reset_gate, suite="hidden", seed={HIDDEN_SEED})')}
-""", "the reset gate r")
-    nb.test("test_update_gate", 1, f"""
-check_update_gate(update_gate)
-{hidden(f'check_update_gate(update_gate, suite="hidden", seed={HIDDEN_SEED})')}
-""", "the update gate z")
+    nb.test("test_reset_gate", 'check_reset_gate(reset_gate)', "the reset gate r")
+    nb.test("test_update_gate", 'check_update_gate(update_gate)', "the update gate z")
     nb.md(r"""
 ## 2. The candidate state: where does the reset gate go?
 
@@ -123,14 +112,10 @@ def candidate(x, h, r, weight_ih, weight_hh, bias_ih, bias_hh, reset="after"):
     raise ValueError(f"reset must be 'after' or 'before', got {reset!r}")
     ### END SOLUTION
 ''')
-    nb.test("test_candidate_after", 2, f"""
-check_candidate_after(candidate)
-{hidden(f'check_candidate_after(candidate, suite="hidden", seed={HIDDEN_SEED})')}
-""", "the candidate n, reset after the product (PyTorch)")
-    nb.test("test_candidate_before", 1, f"""
-check_candidate_before(candidate)
-{hidden(f'check_candidate_before(candidate, suite="hidden", seed={HIDDEN_SEED})')}
-""", "the candidate n, reset before the product (Cho et al. 2014)")
+    nb.test("test_candidate_after", 'check_candidate_after(candidate)',
+            "the candidate n, reset after the product (PyTorch)")
+    nb.test("test_candidate_before", 'check_candidate_before(candidate)',
+            "the candidate n, reset before the product (Cho et al. 2014)")
     nb.md(r"""
 ## 3. The new state and the cell
 
@@ -165,14 +150,8 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, reset="after"):
     return new_state(z, n, h)
     ### END SOLUTION
 ''')
-    nb.test("test_new_state", 1, f"""
-check_new_state(new_state)
-{hidden(f'check_new_state(new_state, suite="hidden", seed={HIDDEN_SEED})')}
-""", "the new state h' = (1 − z) ⊙ n + z ⊙ h")
-    nb.test("test_gru_cell", 3, f"""
-check_gru_cell(gru_cell)
-{hidden(f'check_gru_cell(gru_cell, suite="hidden", seed={HIDDEN_SEED})')}
-""", "one GRU step, equal to PyTorch's")
+    nb.test("test_new_state", 'check_new_state(new_state)', "the new state h' = (1 − z) ⊙ n + z ⊙ h")
+    nb.test("test_gru_cell", 'check_gru_cell(gru_cell)', "one GRU step, equal to PyTorch's")
     nb.md(r"""
 ## 4. A layer: the cell over a sequence
 
@@ -203,10 +182,8 @@ def gru_layer(x, weight_ih, weight_hh, bias_ih, bias_hh, h0=None, batch_first=Fa
     return output, h
     ### END SOLUTION
 ''')
-    nb.test("test_gru_layer", 2, f"""
-check_gru_layer(gru_layer)
-{hidden(f'check_gru_layer(gru_layer, suite="hidden", seed={HIDDEN_SEED})')}
-""", "a layer over a sequence: h0, batch_first, (output, h_n)")
+    nb.test("test_gru_layer", 'check_gru_layer(gru_layer)',
+            "a layer over a sequence: h0, batch_first, (output, h_n)")
     nb.md(r"""
 ## 5. Unpacking and packing the weights
 
@@ -235,10 +212,8 @@ def pack_gru_weights(blocks):
                  for prefix in ("W_i", "W_h", "b_i", "b_h"))
     ### END SOLUTION
 ''')
-    nb.test("test_unpack_pack", 2, f"""
-check_unpack_pack(unpack_gru_weights, pack_gru_weights)
-{hidden(f'check_unpack_pack(unpack_gru_weights, pack_gru_weights, suite="hidden", seed={HIDDEN_SEED})')}
-""", "unpacking and packing the r, z, n blocks")
+    nb.test("test_unpack_pack", 'check_unpack_pack(unpack_gru_weights, pack_gru_weights)',
+            "unpacking and packing the r, z, n blocks")
     nb.md(r"""
 ## 6. A drop-in replacement for a one-layer `nn.GRU`
 
@@ -278,10 +253,7 @@ class MyGRU(nn.Module):
         return output, h_n.unsqueeze(0)
         ### END SOLUTION
 ''')
-    nb.test("test_gru_module", 2, f"""
-check_gru_module(MyGRU)
-{hidden(f'check_gru_module(MyGRU, suite="hidden", seed={HIDDEN_SEED})')}
-""", "a module that loads an nn.GRU state_dict")
+    nb.test("test_gru_module", 'check_gru_module(MyGRU)', "a module that loads an nn.GRU state_dict")
     nb.md(r"""
 ## 7. The backward pass of one step
 
@@ -328,10 +300,8 @@ def gru_cell_backward(grad_h_next, x, h, weight_ih, weight_hh, bias_ih, bias_hh)
             grad_input.sum(0), grad_state.sum(0))
     ### END SOLUTION
 ''')
-    nb.test("test_gru_backward", 3, f"""
-check_gru_backward(gru_cell_backward)
-{hidden(f'check_gru_backward(gru_cell_backward, suite="hidden", seed={HIDDEN_SEED})')}
-""", "the backward pass of one step, and gradcheck in float64")
+    nb.test("test_gru_backward", 'check_gru_backward(gru_cell_backward)',
+            "the backward pass of one step, and gradcheck in float64")
     nb.md(r"""
 ## 8. Gradient flow through the update gate
 
@@ -378,6 +348,6 @@ answer_norm_keep = spectral_norm_through_time(keep)
 ### END SOLUTION
 print(f"||dh_25/dh_0||_2 = {answer_norm}; with z pushed towards 1: {answer_norm_keep}")
 ''')
-    nb.test("test_gradient_flow", 2, f"""
-check_gradient_flow({{"answer_norm": answer_norm, "answer_norm_keep": answer_norm_keep}})
-""", "the norm of dh_T/dh_0, with and without z near 1")
+    nb.test("test_gradient_flow",
+            'check_gradient_flow({"answer_norm": answer_norm, "answer_norm_keep": answer_norm_keep})',
+            "the norm of dh_T/dh_0, with and without z near 1", hidden=False)

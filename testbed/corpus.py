@@ -1,6 +1,5 @@
-"""Write the hostile and broken submissions of the `gru` assignment (run from the project root).
-
-    .venv/bin/python tests/files/submissions/make_corpus.py
+"""The hostile and broken submissions of the `gru` assignment: ``python -m testbed.corpus`` writes
+them to ``tests/files/submissions/`` (``make exercises`` runs it after a release).
 
 Each notebook starts from the released `exercises/gru/gru.ipynb` and puts in answers (the
 reference solution's, or none) and one attack. tests/test_grader_corpus.py holds the score each
@@ -12,49 +11,24 @@ from __future__ import annotations
 import copy
 import json
 import random
-from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[3]
-HERE = Path(__file__).resolve().parent
-RELEASE = ROOT / "exercises" / "gru" / "gru.ipynb"
-SOURCE = ROOT / "solutions" / "gru" / "gru.ipynb"
+from autograder.notebook import grade_id as gid
+from testbed.submissions import ROOT, answers, submission
+
+HERE = ROOT / "tests" / "files" / "submissions"
+SOLUTION = answers("gru")
 
 
-def gid(cell) -> str | None:
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
+def notebook(filled: dict[str, str] | None = None, append: dict[str, str] | None = None):
+    """The release with ``filled`` put in (others left as the stub) and code appended to cells."""
+    return submission("gru", filled, append)
 
 
-def solution_answers() -> dict[str, str]:
-    nb = nbformat.read(str(SOURCE), as_version=4)
-    return {gid(c): "\n".join(line for line in c.source.splitlines()
-                              if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-            for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
-
-
-SOLUTION = solution_answers()
-
-
-def notebook(answers: dict[str, str] | None = None, append: dict[str, str] | None = None):
-    """The release with ``answers`` put in (others left as the stub) and code appended to cells."""
-    nb = nbformat.read(str(RELEASE), as_version=4)
-    for cell in nb.cells:
-        g = gid(cell)
-        if answers and g in answers:
-            cell.source = answers[g]
-        if append and g in append:
-            cell.source = cell.source + "\n\n" + append[g]
-    return nb
-
-
-def replace_in(name: str, old: str, new: str) -> dict[str, str]:
-    answers = dict(SOLUTION)
-    for g, src in answers.items():
-        if old in src:
-            answers[g] = src.replace(old, new, 1)
-            return answers
-    raise KeyError(old)
+def replace_in(cell: str, old: str, new: str) -> dict[str, str]:
+    """The solution's answers with ``old`` replaced by ``new`` in answer ``cell``."""
+    return answers("gru", {cell: ((old, new),)})
 
 
 STUBS = """
@@ -224,7 +198,9 @@ def _():
     for c in nb.cells:
         cells.append(c)
         if (gid(c) or "").startswith("test_"):
-            cells.append(copy.deepcopy(c))
+            duplicate = copy.deepcopy(c)
+            duplicate["id"] = c["id"] + "-copy"  # a fixed id: nbformat would draw a random one
+            cells.append(duplicate)
     nb.cells = cells
     return nb
 
@@ -293,7 +269,8 @@ def _():
     answers["answer_cell"] = answers["answer_cell"].replace("return (1 - z) * n + z * h", "return mix(z, n, h)")
     nb = notebook(answers)
     at = next(i for i, c in enumerate(nb.cells) if gid(c) == "answer_cell")
-    nb.cells.insert(at + 1, nbformat.v4.new_code_cell("def mix(z, n, h):\n    return (1 - z) * n + z * h"))
+    nb.cells.insert(at + 1, nbformat.v4.new_code_cell("def mix(z, n, h):\n    return (1 - z) * n + z * h",
+                                                      id="helper-mix"))
     return nb
 
 
@@ -431,31 +408,28 @@ for attempt in (lambda: socket.create_connection(("1.1.1.1", 53), timeout=3),
 
 
 # ------------------------------------------------------------------ forbidden shortcuts
-@case("uses-nn-grucell")
-def _():
-    answers = dict(SOLUTION)
-    answers["answer_cell"] = SOLUTION["answer_cell"].split("def gru_cell")[0] + '''def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, reset="after"):
-    cell = torch.nn.GRUCell(x.shape[1], h.shape[1]).to(x.dtype)
-    with torch.no_grad():
+def _gru_cell_from_torch(make_cell: str) -> dict[str, str]:
+    """The solution's answers with a gru_cell that copies the weights into a cell ``make_cell`` builds."""
+    filled = dict(SOLUTION)
+    filled["answer_cell"] = SOLUTION["answer_cell"].split("def gru_cell")[0] + \
+        'def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, reset="after"):\n' + make_cell + \
+        """    with torch.no_grad():
         cell.weight_ih.copy_(weight_ih); cell.weight_hh.copy_(weight_hh)
         cell.bias_ih.copy_(bias_ih); cell.bias_hh.copy_(bias_hh)
     return cell(x, h)
-'''
-    return notebook(answers)
+"""
+    return filled
+
+
+@case("uses-nn-grucell")
+def _():
+    return notebook(_gru_cell_from_torch("    cell = torch.nn.GRUCell(x.shape[1], h.shape[1]).to(x.dtype)\n"))
 
 
 @case("uses-nn-grucell-obfuscated")
 def _():
-    answers = dict(SOLUTION)
-    answers["answer_cell"] = SOLUTION["answer_cell"].split("def gru_cell")[0] + '''def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, reset="after"):
-    Cell = getattr(torch.nn, "GRU" + "Cell")
-    cell = Cell(x.shape[1], h.shape[1]).to(x.dtype)
-    with torch.no_grad():
-        cell.weight_ih.copy_(weight_ih); cell.weight_hh.copy_(weight_hh)
-        cell.bias_ih.copy_(bias_ih); cell.bias_hh.copy_(bias_hh)
-    return cell(x, h)
-'''
-    return notebook(answers)
+    return notebook(_gru_cell_from_torch('    Cell = getattr(torch.nn, "GRU" + "Cell")\n'
+                                         "    cell = Cell(x.shape[1], h.shape[1]).to(x.dtype)\n"))
 
 
 # ------------------------------------------------------------------ honest references
@@ -492,12 +466,18 @@ def raw_cases() -> dict[str, bytes]:
     }
 
 
+def corpus() -> dict[str, bytes]:
+    """Every submission of the corpus: file name -> bytes."""
+    files = {f"{name}.ipynb": nbformat.writes(make()).encode() + b"\n" for name, make in CASES.items()}
+    files.update({f"{name}.ipynb": data for name, data in raw_cases().items()})
+    return files
+
+
 def main() -> None:
-    for name, make in CASES.items():
-        nbformat.write(make(), str(HERE / f"{name}.ipynb"))
-    for name, data in raw_cases().items():
-        (HERE / f"{name}.ipynb").write_bytes(data)
-    print(f"wrote {len(CASES) + len(raw_cases())} submissions to {HERE}")
+    files = corpus()
+    for name, data in files.items():
+        (HERE / name).write_bytes(data)
+    print(f"wrote {len(files)} submissions to {HERE.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
-"""Benchmark: our pipeline against stock ``nbgrader autograde`` on the same honest class.
+"""Grading throughput: our pipeline against stock ``nbgrader autograde`` on the same honest class.
 
-    .venv/bin/python -m autograder.bench --students 12        (make bench-grade)
+    .venv/bin/python -m testbed.throughput --students 12        (make bench-grade)
 
-Generates N honest submissions of ``gru`` from the source notebook (correct, or with known-wrong
-variants of some answers), grades them with stock nbgrader (a fresh course folder, its own
-gradebook, sequential as nbgrader runs) and with our pipeline (sandboxed, ``--workers`` = the cores),
-checks that both give every student the same total, and prints submissions per minute and the ratio.
+Makes N honest submissions of ``gru`` from the solutions (correct, or with one or two planted
+mistakes of the catalogue, or an answer left unwritten), grades them with stock nbgrader (a fresh
+course folder, its own gradebook, sequential as nbgrader runs) and with our pipeline (sandboxed,
+``--workers`` = the cores), checks that both give every student the same total, and prints
+submissions per minute and the ratio.
 """
 from __future__ import annotations
 
@@ -20,47 +21,31 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
+from testbed.mistakes import planted_mistakes
+from testbed.submissions import ROOT, answers, submission
 
-# Known-wrong variants: (answer cell, text in the solution, replacement).
-WRONG = {
-    "reset-before": ("answer_candidate", "return torch.tanh(from_input + r * (h @ weight_hh[rows].T + bias_hh[rows]))",
-                     "return torch.tanh(from_input + (r * h) @ weight_hh[rows].T + bias_hh[rows])"),
-    "keep-new": ("answer_cell", "return (1 - z) * n + z * h", "return z * n + (1 - z) * h"),
-    "gate-rows": ("answer_gates", "rows = slice(H, 2 * H)", "rows = slice(0, H)"),
-    "tanh-gate": ("answer_gates", "rows = slice(0, H)\n    return torch.sigmoid(", "rows = slice(0, H)\n    return torch.tanh("),
-    "no-batch-first": ("answer_layer", "    if batch_first:\n        x = x.transpose(0, 1)\n", ""),
-    "empty-backward": ("answer_backward", None, None),
-}
-
-
-def _gid(cell) -> str | None:
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
+#: The class's mistakes, in turn ("unanswered" leaves answer_backward as its stub); neighbours
+#: edit different answer cells, so any two of them combine.
+CLASS_MISTAKES = ("reset_before", "update_swapped", "gate_order_zrn", "batch_first_ignored", "frobenius",
+                  "unanswered")
 
 
 def honest_class(n: int, folder: Path, assignment: str = "gru") -> dict[str, list[str]]:
     """Write ``folder/<student>/gru/gru.ipynb`` for n students; returns each one's mistakes."""
-    source = nbformat.read(str(ROOT / "solutions" / assignment / f"{assignment}.ipynb"), as_version=4)
-    release = nbformat.read(str(ROOT / "exercises" / assignment / f"{assignment}.ipynb"), as_version=4)
-    solution = {_gid(c): "\n".join(line for line in c.source.splitlines()
-                                   if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-                for c in source.cells if c.metadata.get("nbgrader", {}).get("solution")}
-    stubs = {_gid(c): c.source for c in release.cells if c.metadata.get("nbgrader", {}).get("solution")}
-    names = list(WRONG)
+    catalogue = {m.name: m for m in planted_mistakes()}
     plan = {}
     for i in range(n):
-        answers = dict(solution)
-        mistakes = [names[j % len(names)] for j in range(i, i + (i % 3))]  # 0, 1 or 2 mistakes
+        mistakes = [CLASS_MISTAKES[j % len(CLASS_MISTAKES)] for j in range(i, i + (i % 3))]  # 0, 1 or 2
+        edits = {}
         for name in mistakes:
-            cell, old, new = WRONG[name]
-            answers[cell] = stubs[cell] if old is None else answers[cell].replace(old, new, 1)
-        nb = nbformat.read(str(ROOT / "exercises" / assignment / f"{assignment}.ipynb"), as_version=4)
-        for cell in nb.cells:
-            if _gid(cell) in answers and cell.metadata.get("nbgrader", {}).get("solution"):
-                cell.source = answers[_gid(cell)]
+            if name != "unanswered":
+                edits.update(catalogue[name].all_edits())
+        filled = answers(assignment, edits)
+        if "unanswered" in mistakes:
+            del filled["answer_backward"]
         student = f"student{i:03d}"
         (folder / student / assignment).mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, str(folder / student / assignment / f"{assignment}.ipynb"))
+        nbformat.write(submission(assignment, filled), str(folder / student / assignment / f"{assignment}.ipynb"))
         plan[student] = mistakes
     return plan
 

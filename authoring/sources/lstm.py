@@ -1,11 +1,8 @@
-"""Cells of ``solutions/lstm/lstm.ipynb``: the LSTM in nn.LSTM's layout."""
-from autograder.assignments.lstm import SPEC
+"""The source of the `lstm` assignment: the LSTM in nn.LSTM's layout
+(see :mod:`authoring.sources`)."""
 
+#: The seed of the hidden suite (the visible one uses 0).
 HIDDEN_SEED = 3313
-
-
-def hidden(call: str) -> str:
-    return f"### BEGIN HIDDEN TESTS\n{call}\n### END HIDDEN TESTS"
 
 
 def build(nb) -> None:
@@ -36,7 +33,7 @@ graders run more cases than you see (batch 1, T = 1, I ≠ H, float64, non-conti
 
 {points_table}
 """)
-    nb.code(SPEC.setup)
+    nb.setup()
     nb.md(r"""
 ## 1. The cell
 
@@ -55,10 +52,7 @@ def lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
     return h_next, c_next
     ### END SOLUTION
 ''')
-    nb.test("test_lstm_cell", 3, f"""
-check_lstm_cell(lstm_cell)
-{hidden(f'check_lstm_cell(lstm_cell, suite="hidden", seed={HIDDEN_SEED})')}
-""", "one LSTM step (gate order i, f, g, o)")
+    nb.test("test_lstm_cell", 'check_lstm_cell(lstm_cell)', "one LSTM step (gate order i, f, g, o)")
     nb.md(r"""
 ## 2. The layer
 
@@ -87,10 +81,8 @@ def lstm_layer(x, weight_ih, weight_hh, bias_ih, bias_hh, h0=None, c0=None, batc
     return output, (h, c)
     ### END SOLUTION
 ''')
-    nb.test("test_lstm_layer", 2, f"""
-check_lstm_layer(lstm_layer)
-{hidden(f'check_lstm_layer(lstm_layer, suite="hidden", seed={HIDDEN_SEED})')}
-""", "the layer: h0, c0, batch_first, (output, (h_n, c_n))")
+    nb.test("test_lstm_layer", 'check_lstm_layer(lstm_layer)',
+            "the layer: h0, c0, batch_first, (output, (h_n, c_n))")
     nb.md(r"""
 ## 3. The forget-gate bias
 
@@ -114,7 +106,5 @@ def set_forget_bias(lstm, value):
             getattr(lstm, f"bias_hh_l{layer}")[H:2 * H] = 0.0
     ### END SOLUTION
 ''')
-    nb.test("test_forget_bias", 1, f"""
-check_forget_bias(set_forget_bias)
-{hidden(f'check_forget_bias(set_forget_bias, suite="hidden", seed={HIDDEN_SEED})')}
-""", "the forget bias through the right slice")
+    nb.test("test_forget_bias", 'check_forget_bias(set_forget_bias)',
+            "the forget bias through the right slice")

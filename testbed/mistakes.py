@@ -1,24 +1,13 @@
-"""Submissions made from the solutions, for tests of the checks and of the grading pipeline.
-
-* :func:`submission` — the released notebook with every answer cell filled from the source
-  notebook (the solution markers removed), optionally with text edits that plant a mistake;
-* :data:`MISTAKE_EDITS` — one planted mistake per entry of the catalogue
-  (:data:`gated.checks.MISTAKES`), the test cells it must fail and the message each must give;
-* :func:`answer_namespace` — run the set-up and the (edited) answer cells in this process and
-  return the namespace (trusted tests only: this executes the answers here);
-* :func:`execute_notebook` — run a notebook top to bottom with nbclient.
+"""Planted mistakes: text edits of the solutions' answer cells, one (at least) per entry of the
+catalogue :data:`gated.checks.MISTAKES`, each with the test cells it must fail and the message each
+must give. :func:`testbed.submissions.answers` applies them.
 """
 from __future__ import annotations
 
-import copy
-import linecache
-import re
 from dataclasses import dataclass
-from pathlib import Path
 
-import nbformat
-
-ROOT = Path(__file__).resolve().parent.parent
+from gated.checks import MISTAKES
+from testbed.submissions import Edits
 
 
 @dataclass(frozen=True)
@@ -32,19 +21,17 @@ class PlantedMistake:
     failing: dict  # grade_id of each test cell that must fail -> a text its feedback must contain
     more: tuple = ()  # further (cell, edits) pairs, for a mistake that spans answer cells
 
-    def all_edits(self) -> dict[str, tuple[tuple[str, str], ...]]:
-        """The edits by answer cell, as :func:`submission` and :func:`answer_namespace` take them."""
+    def all_edits(self) -> Edits:
+        """The edits by answer cell, as :func:`testbed.submissions.answers` takes them."""
         return {self.cell: self.edits, **dict(self.more)}
 
 
 def _m(key: str) -> str:
-    from gated.checks import MISTAKES
-
     return MISTAKES[key]
 
 
-def mistake_edits() -> list[PlantedMistake]:
-    """The catalogue of planted mistakes (built lazily: the messages come from gated.checks)."""
+def planted_mistakes() -> list[PlantedMistake]:
+    """The catalogue of planted mistakes."""
     P = PlantedMistake
     return [
         P("reset_before", "gru", "answer_candidate",
@@ -134,7 +121,7 @@ def mistake_edits() -> list[PlantedMistake]:
           (("h = x.new_zeros(x.shape[1], H) if h0 is None else h0", "h = x.new_zeros(x.shape[1], H)"),),
           {"test_gru_layer": _m("h0_ignored"), "test_gru_module": _m("h0_ignored")}),
         P("h_n_first", "gru", "answer_layer",
-          (("return output, h\n", "return output, outputs[0]\n"),),
+          (("return output, h", "return output, outputs[0]"),),
           {"test_gru_layer": _m("h_n_first"), "test_gru_module": _m("h_n_first")}),
         P("batch_first_ignored", "gru", "answer_layer",
           (("if batch_first:", "if False:"),),
@@ -209,87 +196,3 @@ def mistake_edits() -> list[PlantedMistake]:
             "n = (e - 1.0) / (e + 1.0)")),
           {"test_kernel_saturation": _m("nan_overflow")}),
     ]
-
-
-# ------------------------------------------------------------------------------------ notebooks
-
-_SOLUTION = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
-
-
-def read(assignment: str, folder: str = "solutions") -> nbformat.NotebookNode:
-    return nbformat.read(ROOT / folder / assignment / f"{assignment}.ipynb", as_version=4)
-
-
-def grade_id(cell) -> str:
-    return cell.metadata.get("nbgrader", {}).get("grade_id", "")
-
-
-def answers(assignment: str, edits: dict[str, tuple[tuple[str, str], ...]] | None = None,
-            folder: str = "solutions") -> dict[str, str]:
-    """The answer cells by grade_id (``folder="exercises"``: the stubs), markers removed, edited."""
-    out = {}
-    for cell in read(assignment, folder).cells:
-        if cell.metadata.get("nbgrader", {}).get("solution"):
-            source = _SOLUTION.sub("", cell.source)
-            for old, new in (edits or {}).get(grade_id(cell), ()):
-                if old not in source:
-                    raise ValueError(f"{old!r} not in answer cell {grade_id(cell)} of {assignment}")
-                source = source.replace(old, new)
-            out[grade_id(cell)] = source
-    return out
-
-
-def submission(assignment: str, edits: dict[str, tuple[tuple[str, str], ...]] | None = None,
-               stubs: bool = False) -> nbformat.NotebookNode:
-    """The released notebook with its answer cells filled (or left as stubs when ``stubs``)."""
-    nb = copy.deepcopy(read(assignment, "exercises"))
-    if stubs:
-        return nb
-    filled = answers(assignment, edits)
-    for cell in nb.cells:
-        if grade_id(cell) in filled:
-            cell.source = filled[grade_id(cell)]
-    return nb
-
-
-def planted(mistake: PlantedMistake) -> nbformat.NotebookNode:
-    """The submission that contains one planted mistake."""
-    return submission(mistake.assignment, mistake.all_edits())
-
-
-def answer_namespace(assignment: str, edits: dict | None = None, folder: str = "solutions") -> dict:
-    """Run the spec's set-up and the answer cells here; the namespace a probe receives."""
-    from autograder.assignments import SPECS
-
-    ns: dict = {"__name__": "__main__"}
-    _run(SPECS[assignment].setup, f"{assignment}-setup", ns)
-    for gid, source in answers(assignment, edits, folder).items():
-        try:
-            _run(source, f"{assignment}-{gid}", ns)
-        except Exception:  # a failing answer cell leaves the others running, as in a kernel
-            pass
-    return ns
-
-
-def _run(source: str, name: str, ns: dict) -> None:
-    """exec with the source registered in linecache (Triton's @jit reads a kernel's source)."""
-    filename = f"<answer-{name}-{abs(hash(source))}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    exec(compile(source, filename, "exec"), ns)
-
-
-def execute_notebook(nb: nbformat.NotebookNode, allow_errors: bool = False, timeout: int = 120,
-                     cwd: Path | None = None) -> nbformat.NotebookNode:
-    """Execute ``nb`` in a fresh python3 kernel (in place) and return it."""
-    from nbclient import NotebookClient
-
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
-                            resources={"metadata": {"path": str(cwd or ROOT)}})
-    client.execute()
-    return nb
-
-
-def errored(cell) -> bool:
-    """True when a code cell raised, or wrote to stderr (both fail a test cell in nbgrader)."""
-    return any(o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr")
-               for o in cell.get("outputs", []))

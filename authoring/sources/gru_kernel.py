@@ -1,11 +1,8 @@
-"""Cells of ``solutions/gru_kernel/gru_kernel.ipynb``: the GRU's pointwise step as a Triton kernel."""
-from autograder.assignments.gru_kernel import SPEC
+"""The source of the `gru_kernel` assignment: the GRU's pointwise step as a Triton kernel
+(see :mod:`authoring.sources`)."""
 
+#: The seed of the hidden suite (the visible one uses 0).
 HIDDEN_SEED = 6007
-
-
-def hidden(call: str) -> str:
-    return f"### BEGIN HIDDEN TESTS\n{call}\n### END HIDDEN TESTS"
 
 
 def build(nb) -> None:
@@ -44,7 +41,7 @@ not be multiples of your block sizes (use masks), and the inputs may be non-cont
 
 {points_table}
 """)
-    nb.code(SPEC.setup)
+    nb.setup()
     nb.answer("answer_kernel", '''
 @triton.jit
 def gru_pointwise_kernel(gi_ptr, gh_ptr, h_ptr, out_ptr, B, H,
@@ -91,11 +88,7 @@ the blocks, and recognises z and 1 − z swapped, the gate order z, r, n, sigmoi
 and a missing reset gate. `test_kernel_saturation` (1 point) feeds pre-activations of size about
 60, where a naive tanh overflows to NaN.
 """)
-    nb.test("test_pointwise_kernel", 3, f"""
-check_pointwise_kernel(gru_pointwise, gru_pointwise_kernel)
-{hidden(f'check_pointwise_kernel(gru_pointwise, gru_pointwise_kernel, suite="hidden", seed={HIDDEN_SEED})')}
-""", "the fused step against PyTorch's")
-    nb.test("test_kernel_saturation", 1, f"""
-check_kernel_saturation(gru_pointwise, gru_pointwise_kernel)
-{hidden(f'check_kernel_saturation(gru_pointwise, gru_pointwise_kernel, suite="hidden", seed={HIDDEN_SEED})')}
-""", "large pre-activations: no overflow")
+    nb.test("test_pointwise_kernel", 'check_pointwise_kernel(gru_pointwise, gru_pointwise_kernel)',
+            "the fused step against PyTorch's")
+    nb.test("test_kernel_saturation", 'check_kernel_saturation(gru_pointwise, gru_pointwise_kernel)',
+            "large pre-activations: no overflow")

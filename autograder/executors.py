@@ -1,0 +1,187 @@
+"""How a submission's job is run: one executor, chosen once per grading run (:func:`choose`).
+
+The pipeline sees only this interface; an executor holds one slot per worker thread::
+
+    executor.check()                            # refuse early when it cannot run here
+    executor.start(setup, workers, scratch)
+    with executor.slot() as slot:               # borrow a free slot (started when first borrowed)
+        attempt = slot.run(job, deadline)       # one attempt: events, results and output, as data
+    executor.close()
+
+A :class:`Job` is plain data (the manifest the runner reads, and the cases' arrays), so an executor
+may run it wherever it likes: here in a sandbox, or on another machine. The executors here:
+
+* :class:`WarmSandbox` (the default): one long-lived bubblewrap sandbox per slot, the assignment's
+  imports done once, every job in a fresh process as the slot's own uid (:class:`sandbox.WarmWorker`);
+* :class:`ColdSandbox`: a fresh sandbox for every attempt (slower: torch is imported each time);
+* :class:`Unsafe`: no sandbox, the resource limits only (``--unsafe``).
+
+To add one (an unprivileged sandbox, a cluster), subclass :class:`Executor` and :class:`Slot`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from autograder import sandbox
+from autograder.sandbox import Attempt, Limits
+
+
+@dataclass
+class Job:
+    """One submission's run as plain data: what an executor ships to where it runs it."""
+
+    manifest: dict  # job.json: setup, cells, checks (probe sources, encoded cases), cells and probes to skip
+    arrays: dict[str, np.ndarray]  # the cases' arrays by file name (the manifest refers to them)
+    cell_limits: dict[int, float]  # cell index -> seconds
+    probe_limits: dict[str, float]  # grade_id -> seconds per case
+
+    def write(self, folder: Path) -> Path:
+        """Write job.json and the arrays into a fresh ``folder``, readable by the sandbox's user."""
+        folder = sandbox.prepare_dir(folder)
+        for name, array in self.arrays.items():
+            np.save(folder / name, array, allow_pickle=False)
+        (folder / "job.json").write_text(json.dumps(self.manifest))
+        for path in folder.iterdir():
+            os.chmod(path, 0o644)
+        return folder
+
+
+class Slot(ABC):
+    """Where one worker thread runs its jobs, one attempt at a time."""
+
+    def open(self) -> None:
+        """Start what the slot needs; called each time it is borrowed (a no-op once started)."""
+
+    @abstractmethod
+    def run(self, job: Job, deadline: float) -> Attempt:
+        """Run ``job`` once; stop it when a cell or probe overruns or at ``deadline`` (time.monotonic)."""
+
+    def close(self) -> None:
+        """Stop what the slot started."""
+
+
+class Executor(ABC):
+    """A pool of slots of one kind; subclasses say how a slot is made."""
+
+    max_slots = sandbox.MAX_WORKERS
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self._slots: list[Slot] = []
+        self._free: queue.Queue[Slot] = queue.Queue()
+
+    def check(self) -> None:
+        """Raise :class:`sandbox.SandboxUnavailable` when this executor cannot run here."""
+
+    @abstractmethod
+    def make_slot(self, index: int, setup: str, scratch: Path) -> Slot:
+        """Slot number ``index``; ``setup`` is the assignment's trusted set-up, ``scratch`` its folder."""
+
+    def start(self, setup: str, workers: int, scratch: Path) -> None:
+        self.check()
+        for index in range(workers):
+            slot = self.make_slot(index, setup, scratch)
+            self._slots.append(slot)
+            self._free.put(slot)
+
+    @contextmanager
+    def slot(self) -> Iterator[Slot]:
+        slot = self._free.get()
+        try:
+            slot.open()
+            yield slot
+        finally:
+            self._free.put(slot)
+
+    def close(self) -> None:
+        for slot in self._slots:
+            slot.close()
+        self._slots.clear()
+
+
+# ------------------------------------------------------------------------------ the executors
+
+
+class _WarmSlot(Slot):
+    def __init__(self, index: int, limits: Limits, setup: str, inbox: Path) -> None:
+        self.index, self.limits, self.setup, self.inbox = index, limits, setup, inbox
+        self.worker: sandbox.WarmWorker | None = None
+
+    def open(self) -> None:
+        if self.worker is None:
+            self.worker = sandbox.WarmWorker(self.index, self.limits, self.setup, self.inbox)
+
+    def run(self, job: Job, deadline: float) -> Attempt:
+        for retry in (False, True):  # a sandbox that stopped answering is replaced, once
+            try:
+                self.open()
+                job.write(self.inbox / "job")
+                return self.worker.run("job", job.cell_limits, job.probe_limits, deadline)
+            except sandbox.WorkerBroken:
+                self.close()
+                if retry:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+
+class WarmSandbox(Executor):
+    """One long-lived bubblewrap sandbox per slot, the set-up imported once (the default)."""
+
+    def check(self) -> None:
+        sandbox.check_available()
+
+    def make_slot(self, index: int, setup: str, scratch: Path) -> Slot:
+        return _WarmSlot(index, self.limits, setup, scratch / f"worker{index}")
+
+
+class _ColdSlot(Slot):
+    def __init__(self, index: int, limits: Limits, folder: Path, confined: bool) -> None:
+        self.uid, self.limits, self.folder, self.confined = sandbox.sandbox_uid(index), limits, folder, confined
+
+    def run(self, job: Job, deadline: float) -> Attempt:
+        job_dir = job.write(self.folder / "job")
+        if self.confined:
+            return sandbox.execute(lambda fd: sandbox.command(job_dir, self.uid, self.limits, fd), self.limits,
+                                   job.cell_limits, job.probe_limits, deadline, uid=self.uid)
+        work = sandbox.prepare_dir(self.folder / "work")
+        return sandbox.execute(lambda fd: sandbox.unconfined_command(job_dir, self.limits, fd), self.limits,
+                               job.cell_limits, job.probe_limits, deadline, cwd=work)
+
+
+class ColdSandbox(Executor):
+    """A fresh bubblewrap sandbox for every attempt."""
+
+    def check(self) -> None:
+        sandbox.check_available()
+
+    def make_slot(self, index: int, setup: str, scratch: Path) -> Slot:
+        return _ColdSlot(index, self.limits, scratch / f"slot{index}", confined=True)
+
+
+class Unsafe(Executor):
+    """No sandbox: the runner as the caller's user, with the resource limits only."""
+
+    def make_slot(self, index: int, setup: str, scratch: Path) -> Slot:
+        return _ColdSlot(index, self.limits, scratch / f"slot{index}", confined=False)
+
+
+def choose(unsafe: bool = False, limits: Limits | None = None) -> Executor:
+    """The executor of a grading run: the warm sandbox, or ``--unsafe``'s none."""
+    return Unsafe(limits) if unsafe else WarmSandbox(limits)
+
+
+__all__ = ["ColdSandbox", "Executor", "Job", "Slot", "Unsafe", "WarmSandbox", "choose"]

@@ -1,0 +1,110 @@
+"""The run stage: one sanitized submission as a :class:`~autograder.executors.Job`, and its attempts.
+
+A job is run through a slot of the executor; when the process dies or hangs, the cell or probe in
+progress is skipped on the next attempt (a probe's later cases too), so the rest of the notebook is
+still graded. What comes back is plain data for the judge.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from autograder import judge as judging
+from autograder import sandbox
+from autograder.executors import Job, Slot
+from autograder.notebook import grade_id, is_test
+from autograder.sanitize import Sanitized
+from autograder.spec import AssignmentSpec, ProbeError, Result
+
+
+def build_job(clean: Sanitized, spec: AssignmentSpec, seed: int,
+              limits: sandbox.Limits) -> tuple[Job, dict[str, list[dict]]]:
+    """The job of one submission and the cases of every check (the judge needs them)."""
+    cells, cell_limits = [], {}
+    for i, cell in enumerate(clean.notebook.cells):
+        if cell.cell_type == "code" and not is_test(cell) and cell.source.strip():
+            cells.append({"index": i, "source": cell.source})
+            cell_limits[i] = limits.cell_s
+    checks, all_cases, arrays = [], {}, {}
+    for check in spec.checks:
+        cases = check.cases(seed)
+        all_cases[check.grade_id] = cases
+        encoded = []
+        for k, case in enumerate(cases):
+            item = {}
+            for n, (key, value) in enumerate(case.items()):
+                if isinstance(value, (bool, int, float, str)) or value is None:
+                    item[key] = {"type": "json", "value": value}
+                else:
+                    name = f"{check.grade_id}.{k}.{n}.npy"
+                    arrays[name] = np.asarray(value)
+                    item[key] = {"type": "npy", "file": name}
+            encoded.append(item)
+        checks.append({"grade_id": check.grade_id, "probe": check.probe, "cases": encoded,
+                       "timeout_s": check.timeout_s})
+    manifest = {"setup": spec.setup, "cells": cells, "checks": checks, "cell_timeout_s": limits.cell_s,
+                "skip_cells": [], "skip_probes": []}
+    probe_limits = {c.grade_id: c.timeout_s for c in spec.checks}
+    return Job(manifest, arrays, cell_limits, probe_limits), all_cases
+
+
+@dataclass
+class RunResult:
+    results: dict[str, list[Result]]  # grade_id -> one result (or ProbeError) per case
+    failures: list[str]  # what went wrong while running, in words
+    output: str  # the first bytes the submission printed
+
+
+def run_submission(slot: Slot, job: Job, all_cases: dict[str, list[dict]], clean: Sanitized,
+                   limits: sandbox.Limits) -> RunResult:
+    """Run ``job`` in ``slot`` (retrying past crashes) and read every case's result."""
+    skip_cells: set[int] = set()
+    skip_probes: set[tuple[str, int]] = set()
+    killed: dict[tuple[str, int], ProbeError] = {}
+    failures: list[str] = []
+    cell_errors: dict[int, str] = {}
+    output = b""
+    received: dict[tuple[str, int], dict] = {}
+    deadline = time.monotonic() + limits.submission_s
+    for _ in range(limits.max_attempts):
+        job.manifest["skip_cells"], job.manifest["skip_probes"] = sorted(skip_cells), sorted(skip_probes)
+        attempt = slot.run(job, deadline)
+        received.update(attempt.results)
+        output = output or attempt.output
+        if attempt.output_total > limits.output_bytes:
+            failures.append(f"output flood: {attempt.output_total / 2**20:.1f} MiB printed, "
+                            f"the first {limits.output_bytes // 1024} KiB kept")
+        for event in attempt.events:
+            if event.get("ev") == "setup":
+                failures.append(f"the grader's own set-up failed in the sandbox: {str(event.get('error'))[:200]}")
+            if event.get("ev") == "cell" and event.get("status") in ("error", "timeout"):
+                cell_errors[event.get("i")] = f"{event.get('status')}: {str(event.get('error', ''))[:200]}"
+        if attempt.done:
+            break
+        kind, message = sandbox.describe_exit(attempt, limits)
+        where = attempt.in_progress or ("startup",)
+        if where[0] == "cell":
+            cell_errors[where[1]] = f"{kind}: {message}"
+            skip_cells.add(where[1])
+        elif where[0] == "probe":
+            check_id, k = where[1], where[2]
+            killed[(check_id, k)] = ProbeError(kind, message)
+            skip_probes.add((check_id, k))
+            # the other cases of a test that hangs or kills the process would do the same: skip them
+            for j in range(k + 1, len(all_cases[check_id])):
+                if (check_id, j) not in skip_probes:
+                    killed[(check_id, j)] = ProbeError(kind, f"skipped after an earlier case: {message}")
+                    skip_probes.add((check_id, j))
+        else:
+            failures.append(f"the sandbox stopped during {where[0]}: {message}")
+            break
+        if time.monotonic() >= deadline:
+            failures.append(f"the submission used up its {limits.submission_s:g} s")
+            break
+    results = {gid: [killed.get((gid, k)) or judging.read_result(received.get((gid, k)))
+                     for k in range(len(cases))] for gid, cases in all_cases.items()}
+    names = {i: grade_id(clean.notebook.cells[i]) or f"cell {i + 1}" for i in cell_errors}
+    failures += [f"{names[i]}: {msg}" for i, msg in sorted(cell_errors.items())]
+    return RunResult(results, failures, output.decode("utf-8", "replace"))

@@ -1,0 +1,76 @@
+"""The catalogue of named mistakes: each key names a known-wrong variant, each value is the
+sentence the feedback gives when a student's output matches it (visible tests and grader alike).
+The variants that compute them live with their assignment's checks."""
+
+#: Every named mistake and the sentence the feedback gives for it.
+MISTAKES: dict[str, str] = {
+    "reset_before": "you applied the reset gate before the recurrent product, W_hn (r ⊙ h) + b_hn "
+                    "(Cho et al. 2014 v3); with reset='after' (PyTorch) it multiplies the product: "
+                    "r ⊙ (W_hn h + b_hn)",
+    "reset_after": "you applied the reset gate after the recurrent product, r ⊙ (W_hn h + b_hn); "
+                   "with reset='before' it multiplies the state first: W_hn (r ⊙ h) + b_hn",
+    "update_swapped": "z and 1 − z are swapped: you wrote h' = z ⊙ n + (1 − z) ⊙ h; PyTorch (and "
+                      "Cho et al.) keep the old state where z is near 1: h' = (1 − z) ⊙ n + z ⊙ h",
+    "before_and_swapped": "you wrote the GRU of Chung et al. 2014: reset before the product and z, "
+                          "1 − z swapped; PyTorch uses r ⊙ (W_hn h + b_hn) and h' = (1 − z) ⊙ n + z ⊙ h",
+    "gate_order_zrn": "the gate rows are in the order z, r, n (Keras, ONNX); PyTorch packs them "
+                      "r, z, n: rows [0:H] are the reset gate, [H:2H] the update gate, [2H:3H] the "
+                      "candidate",
+    "rows_of_z": "you took the update gate's rows [H:2H]; the reset gate's rows are [0:H] "
+                 "(PyTorch packs r, z, n)",
+    "rows_of_r": "you took the reset gate's rows [0:H]; the update gate's rows are [H:2H] "
+                 "(PyTorch packs r, z, n)",
+    "rows_of_n": "you took the candidate's rows [2H:3H]; a gate's rows are [0:H] (r) or [H:2H] (z)",
+    "bhn_outside": "b_hn is outside the reset product: you wrote r ⊙ (W_hn h) + b_hn; in PyTorch's "
+                   "GRU the reset gate multiplies the bias too: r ⊙ (W_hn h + b_hn)",
+    "activations_swapped": "sigmoid and tanh are swapped: the gates r and z use the sigmoid σ, the "
+                           "candidate n uses tanh",
+    "tanh_gate": "you used tanh for a gate; gates use the sigmoid σ so that they lie in (0, 1)",
+    "sigmoid_candidate": "you used the sigmoid for the candidate; the candidate uses tanh, in (−1, 1)",
+    "transposed": "the weights are transposed: you multiplied by W where W^T is needed (PyTorch "
+                  "stores weight_ih as (3H, I) and computes x @ W^T)",
+    "no_reset": "the reset gate is missing from the candidate: n must contain r ⊙ (W_hn h + b_hn)",
+    # layers
+    "h0_ignored": "the initial state h0 was ignored: your layer started from zeros",
+    "h_n_first": "h_n is the state after the first step; it must be the state after the last step",
+    "batch_first_ignored": "batch_first=True was ignored: the input is (B, T, I) and the output must "
+                           "be (B, T, H); transpose to time-major, run, and transpose back",
+    # unpack / pack
+    "unpack_transposed": "your blocks are transposed: W_ir must keep PyTorch's (H, I) layout, not (I, H)",
+    # backward
+    "grad_of_reset_before": "your gradients are those of the GRU with the reset gate before the "
+                            "product, W_hn (r ⊙ h); differentiate n = tanh(.. + r ⊙ (W_hn h + b_hn))",
+    "grad_of_update_swapped": "your gradients are those of h' = z ⊙ n + (1 − z) ⊙ h (z and 1 − z "
+                              "swapped); PyTorch's new state is h' = (1 − z) ⊙ n + z ⊙ h",
+    "grad_transposed": "your weight gradients are transposed: dL/dW has W's shape (3H, I) and equals "
+                       "dA^T @ x for pre-activations A = x @ W^T",
+    # gradient flow / bptt
+    "frobenius_norm": "you gave the Frobenius norm; the question asks for the spectral norm "
+                      "(largest singular value, torch.linalg.matrix_norm(J, ord=2))",
+    "one_step_jacobian": "you gave the norm of one step's Jacobian dh_T/dh_(T-1), not of the product "
+                         "dh_T/dh_0 over all T steps",
+    "answers_swapped": "your two answers are swapped",
+    "no_tanh_derivative": "the tanh derivative 1 − h_t² is missing from the backward step",
+    "last_output_only": "only the gradient reaching the last state was used; every h_t receives "
+                        "dL/dh_t from the loss as well as from h_(t+1)",
+    "clip_always": "you rescaled the gradients although their norm is below max_norm; clip only "
+                   "when the total norm exceeds max_norm",
+    "clip_per_tensor": "you clipped each tensor by its own norm; global clipping scales every "
+                       "tensor by the same factor max_norm / total_norm, total over all tensors",
+    # lstm
+    "lstm_order_ifog": "the gate rows are in the order i, f, o, g (CS231n); nn.LSTM packs i, f, g, o",
+    "lstm_no_tanh_c": "h' = o ⊙ c' is missing the tanh: h' = o ⊙ tanh(c')",
+    "lstm_g_sigmoid": "the cell input g uses the sigmoid; it uses tanh (i, f, o use σ)",
+    "forget_both": "you set the forget bias in both bias_ih and bias_hh: PyTorch adds the two, so "
+                   "the effective forget bias is twice the value; set one and zero the other",
+    "forget_wrong_slice": "you changed the wrong slice: the forget gate's rows are [H:2H] "
+                          "(nn.LSTM packs i, f, g, o)",
+    "forget_first_layer_only": "only the first layer's forget bias was set; set it in every "
+                               "layer (bias_ih_l0, bias_ih_l1, ...)",
+    # gru_kernel
+    "nan_overflow": "your output has NaN or inf where the pre-activations are large: "
+                    "(e^{2x} − 1)/(e^{2x} + 1) overflows; build tanh from e^{−2|x|} "
+                    "and put the sign back",
+    "not_triton": "gru_pointwise_kernel is not a Triton kernel: decorate it with "
+                  "@triton.jit and launch it from gru_pointwise",
+}
