@@ -116,13 +116,3 @@ def gru_pointwise(gi: Tensor, gh: Tensor, h: Tensor, block_b: int = 16, block_h:
         BLOCK_B=block_b, BLOCK_H=block_h,
     )
     return out
-
-
-def gru_pointwise_reference(gi: Tensor, gh: Tensor, h: Tensor) -> Tensor:
-    """The same step in PyTorch operations (one launch each on a GPU). Shapes as :func:`gru_pointwise`."""
-    gi_r, gi_z, gi_n = gi.chunk(3, dim=-1)
-    gh_r, gh_z, gh_n = gh.chunk(3, dim=-1)
-    r = torch.sigmoid(gi_r + gh_r)
-    z = torch.sigmoid(gi_z + gh_z)
-    n = torch.tanh(gi_n + r * gh_n)
-    return (1 - z) * n + z * h
