@@ -9,16 +9,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from torch import Tensor
 
 
 def gate_heatmaps(values: Tensor, marked: Tensor, gates: dict[str, Tensor], order: Tensor | None = None,
-                  title: str = "", figsize: tuple[float, float] | None = None) -> Figure:
+                  title: str = "", figsize: tuple[float, float] | None = None,
+                  outline: int | None = None) -> Figure:
     """One sequence on top (marked steps in red), then one heat map per gate, units down, steps across.
 
     values, marked: (T,), the adding problem's values and markers; gates: ``{label: (T, H)}``, each in
     [0, 1] (dark: near 0, light: near 1); ``order``: the order of the H units, top row first (default
-    as they are). The marked steps are drawn as red lines across every map.
+    as they are). The marked steps are drawn as red lines across every map; ``outline``, a unit's index,
+    draws a white frame round that unit's row in every map (one row of many is otherwise easy to miss).
     """
     if values.dim() != 1 or marked.shape != values.shape:
         raise ValueError(f"values and marked must both be (T,), got {tuple(values.shape)} and {tuple(marked.shape)}")
@@ -40,6 +43,10 @@ def gate_heatmaps(values: Tensor, marked: Tensor, gates: dict[str, Tensor], orde
                           interpolation="nearest")
         for step in marked_steps:
             ax.axvline(step, color="tab:red", lw=1)
+        if outline is not None:
+            row = int(torch.nonzero(order == outline)[0])
+            ax.add_patch(Rectangle((-0.5, row - 0.5), length, 1, fill=False, ec="white", lw=1.2))
+        ax.grid(False)
         ax.set_ylabel(f"{label}\nunit (sorted)")
     fig.colorbar(image, ax=list(axes[1:]), pad=0.01, label="gate value")
     axes[-1].set_xlabel("step $t$ (red lines: the marked steps)")
