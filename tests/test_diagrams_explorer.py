@@ -41,6 +41,19 @@ def test_gru_diagram_draws_reset_update_and_candidate_without_a_cell_state():
     plt.close(fig)
 
 
+def test_gru_diagram_applies_the_reset_gate_after_the_recurrent_linear_map():
+    """Reset after: W_hn h + b_hn is drawn on its own, below the × where r acts, not r on the raw state."""
+    fig, ax = plt.subplots()
+    draw_gru_cell(ax)
+    by_text = {t.get_text(): t.get_position() for t in ax.texts}
+    (hn_x, hn_y), (in_x, in_y) = by_text[r"$W_{hn} h + b_{hn}$"], by_text[r"$W_{in} x + b_{in}$"]
+    products = [t.get_position() for t in ax.texts if t.get_text() == "×"]
+    assert any(abs(x - hn_x) < 1e-9 and y > hn_y for x, y in products)  # the reset product sits above it
+    n_x, n_y = by_text["tanh"]
+    assert abs(in_x - n_x) < 1e-9 and in_y < n_y  # the input-side map feeds the candidate from below
+    plt.close(fig)
+
+
 def test_side_by_side_figure_holds_the_lstm_then_the_gru():
     fig = draw_cells_side_by_side()
     left, right = fig.axes
