@@ -504,29 +504,31 @@ def state_trace(model: CharModel, ids: Tensor, streams: int = 64) -> dict[str, n
     per_stream = len(ids) // streams
     x = ids[: per_stream * streams].view(streams, per_stream)
     model.eval()
-    hs, cs, state = [], [], None
+    names = ("h", "c") if model.cell == "lstm" else ("h",)
+    trace = {name: np.empty((streams, per_stream, model.rnn.hidden_size), dtype=np.float32) for name in names}
+    state = None
     with torch_threads(1):
         for t in range(per_stream):
             _, state = model(x[:, t:t + 1], state)
-            if model.cell == "lstm":
-                hs.append(state[0][-1])
-                cs.append(state[1][-1])
-            else:
-                hs.append(state[-1])
-    trace = {"h": torch.stack(hs, dim=1).reshape(per_stream * streams, -1).numpy()}
-    if cs:
-        trace["c"] = torch.stack(cs, dim=1).reshape(per_stream * streams, -1).numpy()
-    return trace
+            for name, value in zip(names, state if model.cell == "lstm" else (state,)):
+                trace[name][:, t] = value[-1].numpy()
+    return {name: values.reshape(streams * per_stream, -1) for name, values in trace.items()}
 
 
-def correlations(activations: np.ndarray, feature: np.ndarray) -> np.ndarray:
-    """Pearson correlation of each unit (column of (N, H)) with a feature (N,); 0 for a constant unit."""
-    a = activations - activations.mean(axis=0)
-    f = feature - feature.mean()
-    denominator = np.sqrt((a ** 2).sum(axis=0) * (f ** 2).sum())
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (a * f[:, None]).sum(axis=0) / denominator
-    return np.nan_to_num(r)
+def correlations(activations: np.ndarray, feature: np.ndarray, block: int = 32) -> np.ndarray:
+    """Pearson correlation of each unit (column of (N, H)) with a feature (N,); 0 for a constant unit.
+
+    Computed in float64, ``block`` columns at a time, so that no (N, H) float64 copy is made.
+    """
+    f = feature.astype(np.float64) - feature.mean()
+    r = np.zeros(activations.shape[1])
+    for start in range(0, activations.shape[1], block):
+        a = activations[:, start:start + block].astype(np.float64)
+        a -= a.mean(axis=0)
+        denominator = np.sqrt((a * a).sum(axis=0) * (f @ f))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r[start:start + block] = np.nan_to_num((f @ a) / denominator)
+    return r
 
 
 @dataclass(frozen=True)

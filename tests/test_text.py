@@ -323,3 +323,13 @@ def test_bits_by_position_average_to_the_bits_per_character(vocab):
     by_position = text.bits_by_position(model, ids, 4, 20, carry_state=False)
     assert by_position.shape == (20,)
     assert by_position.mean() == pytest.approx(text.evaluate_bits(model, ids, 4, 20, carry_state=False), rel=1e-5)
+
+
+def test_correlations_match_numpy_and_a_constant_unit_scores_zero():
+    rng = np.random.default_rng(1)
+    activations = rng.normal(size=(3000, 70)).astype(np.float32)
+    activations[:, 5] = 0.25
+    feature = rng.normal(size=3000) + activations[:, 3]
+    r = text.correlations(activations, feature)
+    expected = [np.corrcoef(activations[:, k], feature)[0, 1] if k != 5 else 0.0 for k in range(70)]
+    np.testing.assert_allclose(r, expected, atol=1e-12)
