@@ -109,16 +109,17 @@ VARIANTS = (
 
 
 def _kernel_problem(results: list) -> str | None:
-    """The named mistake when the work is not done by a launched Triton kernel, else None."""
-    for result in results:
-        if isinstance(result, ProbeError) or "bad" in result:
-            continue
-        if not result.get("triton", False):
-            return "not_triton"
-        if result.get("launches") == 0:
-            return "kernel_not_launched"
-        if result.get("same_without_kernel"):
-            return "computed_outside_kernel"
+    """The named mistake when the work is not done by a launched Triton kernel, else None.
+
+    Outside the kernel only when every case says so: a second call whose uninitialised outputs
+    happened to hold the first call's values in one case is then no verdict."""
+    ran = [r for r in results if not isinstance(r, ProbeError) and "bad" not in r]
+    if any(not r.get("triton", False) for r in ran):
+        return "not_triton"
+    if any(r.get("launches") == 0 for r in ran):
+        return "kernel_not_launched"
+    if ran and all(r.get("same_without_kernel") for r in ran):
+        return "computed_outside_kernel"
     return None
 
 
