@@ -17,7 +17,7 @@ from autograder.assignments import SPECS
 from autograder.spec import AssignmentSpec
 
 ROOT = Path(__file__).resolve().parent.parent
-ASSIGNMENTS = tuple(SPECS)  # course order: gru, bptt, lstm, gru_kernel
+ASSIGNMENTS = tuple(SPECS)  # course order: gru, bptt, lstm, lstm_kernel
 
 
 def source_file(name: str) -> str:

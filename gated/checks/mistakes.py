@@ -58,7 +58,8 @@ MISTAKES: dict[str, str] = {
     "clip_per_tensor": "you clipped each tensor by its own norm; global clipping scales every "
                        "tensor by the same factor max_norm / total_norm, total over all tensors",
     # lstm
-    "lstm_order_ifog": "the gate rows are in the order i, f, o, g (CS231n); nn.LSTM packs i, f, g, o",
+    "lstm_order_ifog": "the gate blocks are in the order i, f, o, g (CS231n); nn.LSTM packs i, f, g, o "
+                       "(the rows of its weights, the columns of the pre-activations)",
     "lstm_no_tanh_c": "h' = o ⊙ c' is missing the tanh: h' = o ⊙ tanh(c')",
     "lstm_g_sigmoid": "the cell input g uses the sigmoid; it uses tanh (i, f, o use σ)",
     "forget_both": "you set the forget bias in both bias_ih and bias_hh: PyTorch adds the two, so "
@@ -67,10 +68,27 @@ MISTAKES: dict[str, str] = {
                           "(nn.LSTM packs i, f, g, o)",
     "forget_first_layer_only": "only the first layer's forget bias was set; set it in every "
                                "layer (bias_ih_l0, bias_ih_l1, ...)",
-    # gru_kernel
-    "nan_overflow": "your output has NaN or inf where the pre-activations are large: "
-                    "(e^{2x} − 1)/(e^{2x} + 1) overflows; build tanh from e^{−2|x|} "
-                    "and put the sign back",
-    "not_triton": "gru_pointwise_kernel is not a Triton kernel: decorate it with "
-                  "@triton.jit and launch it from gru_pointwise",
+    # lstm_kernel
+    "lstm_order_iofg": "the gate blocks are in ONNX's order i, o, f, g (ONNX writes iofc); nn.LSTM "
+                       "packs i, f, g, o: columns [0:H] i, [H:2H] f, [2H:3H] g, [3H:4H] o",
+    "lstm_h_from_old_c": "h' used tanh of the old cell state c; it uses the new one: first "
+                         "c' = f ⊙ c + i ⊙ g, then h' = o ⊙ tanh(c')",
+    "lstm_activations_swapped": "sigmoid and tanh are swapped: the gates i, f, o use σ; the cell "
+                                "input g and the output's tanh(c') use tanh",
+    "lstm_outputs_swapped": "h' and c' are swapped: return (h', c'), in that order",
+    "strides_ignored": "the inputs were not contiguous and your kernel read them as if they were "
+                       "(columns side by side): call .contiguous() on gi, gh and c in the wrapper, "
+                       "or pass and use their column strides too",
+    "float32_inside": "your float64 results are only as close as float32 allows: compute in the "
+                      "inputs' dtype (no .to(tl.float32), no float32 outputs)",
+    "nan_overflow": "your output has NaN or inf where the pre-activations are large: e^x overflows "
+                    "in (e^{2x} − 1)/(e^{2x} + 1) and in e^x/(1 + e^x); build tanh from e^{−2|x|} "
+                    "and σ from e^{−|x|}, both in (0, 1], and put the sign back with tl.where",
+    "not_triton": "lstm_pointwise_kernel is not a Triton kernel: decorate it with @triton.jit and "
+                  "launch it from lstm_pointwise",
+    "kernel_not_launched": "lstm_pointwise never launched lstm_pointwise_kernel: launch it, as "
+                           "lstm_pointwise_kernel[grid](...), and return what it wrote",
+    "computed_outside_kernel": "lstm_pointwise returns the same h' and c' when lstm_pointwise_kernel "
+                               "does nothing: they are computed outside the kernel; the kernel "
+                               "must compute and write them",
 }
