@@ -23,15 +23,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# tools/build_book.py drops the execution cache when gated/ changed (jupyter-cache cannot see it).
+# sitebuild/build_book.py drops the execution cache when gated/ changed (jupyter-cache cannot see it).
 book: $(STAMP)
 	tools/system-deps.sh book
-	$(PY) tools/build_book.py
+	$(PY) -m sitebuild.build_book
 
 # The strict build of the tests: fresh output folder, fresh cache, warnings are errors.
 strict-book: $(STAMP)
 	tools/system-deps.sh book
-	$(PY) tools/build_book.py --strict
+	$(PY) -m sitebuild.build_book --strict
 
 system-deps:
 	tools/system-deps.sh
@@ -40,7 +40,7 @@ test: $(STAMP) system-deps
 	$(PY) -m pytest
 
 page: $(STAMP)
-	$(PY) tools/run_page.py $(PAGE)
+	$(PY) -m sitebuild.run_page $(PAGE)
 
 .PHONY: bench
 bench: $(STAMP)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cache_key  # tools/, put on sys.path by conftest
+from sitebuild import cache_key
 
 
 def _build_dir_with_cache(tmp_path: Path, stamp: str | None) -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +20,9 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
 
+from browser import sitebrowser as sb
 from conftest import ROOT
-
-sys.path.insert(0, str(Path(__file__).parent / "site"))
-import sitebrowser as sb  # noqa: E402  (tests/site/, with student.py)
+from sitebuild import exercise_pages
 
 pytestmark = pytest.mark.slow
 
@@ -415,7 +413,7 @@ def lab(tmp_path_factory):
     exercises/gru/ and a one-cell notebook holding a widget."""
     import shutil
 
-    from student import JupyterLab
+    from browser.student import JupyterLab
 
     source = ROOT / "exercises" / "gru"
     if not (source / "gru.ipynb").exists():
@@ -432,7 +430,7 @@ def lab(tmp_path_factory):
 def test_a_new_student_runs_the_first_gru_cells_in_a_jupyterlab_kernel(lab):
     """Getting started, steps 2 and 3: the GRU notebook's first cells in a real kernel, through the
     Jupyter server's API; the first visible test says what is missing; a widget opens its comm."""
-    from student import WIDGET_VIEW as VIEW, run_cells
+    from browser.student import WIDGET_VIEW as VIEW, run_cells
 
     assert b"JupyterLab" in lab.get("/lab"), "the JupyterLab page did not load"
     extensions = {e["name"] for e in lab.get("/lab/api/extensions")}
@@ -488,8 +486,6 @@ def test_jupyterlab_in_chromium_shows_the_gru_notebook_and_renders_a_widget(lab)
 # --- the page generator, without a build ----------------------------------------------------------
 
 def test_exercise_page_shows_cells_unexecuted_with_points_and_a_fence_longer_than_any_backticks(tmp_path: Path):
-    import exercise_pages
-
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# Assignment `toy`: a probe\n\nWhat it covers."),
         nbformat.v4.new_code_cell("def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()",

@@ -1,6 +1,6 @@
 """Vendor the JavaScript the website needs, so that it reads with no outside network.
 
-    python tools/site_assets.py          # npm ci (when package-lock.json changed), then copy
+    python -m sitebuild.site_assets      # npm ci (when package-lock.json changed), then copy
 
 MathJax 3, RequireJS and the ipywidgets HTML manager come from the npm registry through
 `package.json` / `package-lock.json` (`npm ci` into `_build/assets/npm`, which git ignores). The few
@@ -16,7 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from sitebuild import ROOT
+
 ASSETS = ROOT / "_build" / "assets"
 NPM_DIR = ASSETS / "npm"
 SITE_EXTRA = ASSETS / "site"          # html_extra_path: copied verbatim into the html root

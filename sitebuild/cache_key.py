@@ -6,9 +6,8 @@ jupyter-cache keys each page on the page's own code, not on what the page import
 import hashlib
 import shutil
 import sys
-from pathlib import Path
+from sitebuild import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def library_hash() -> str:

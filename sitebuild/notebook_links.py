@@ -1,6 +1,6 @@
 """Sphinx extension: every chapter downloadable as a notebook, launchable in Colab, honest about kernels.
 
-Loaded through `sphinx: local_extensions` in `_config.yml`. Jupyter Book 1 gets three things wrong
+Loaded by module name through `sphinx: extra_extensions` in `_config.yml`. Jupyter Book 1 gets three things wrong
 for a book written in MyST Markdown with `html_copy_source: false`; this module fixes them:
 
 - **Downloads.** The theme's ".md" button points into `_sources/`, which we do not publish (it would
@@ -13,8 +13,8 @@ for a book written in MyST Markdown with `html_copy_source: false`; this module 
   ("notebooks"), so the Colab button opens `.../blob/notebooks/book/<page>.ipynb`. Exercise pages
   point Colab at the committed `exercises/<a>/<a>.ipynb` on the main branch.
 - **Sources and assets**: before Sphinx reads anything, the exercise pages are written from
-  `exercises/` (tools/exercise_pages.py) and MathJax, RequireJS and the widget manager are vendored
-  (tools/site_assets.py), so every build of the book has them.
+  `exercises/` (sitebuild/exercise_pages.py) and MathJax, RequireJS and the widget manager are vendored
+  (sitebuild/site_assets.py), so every build of the book has them.
 - **A note** at the top of pages with live widgets or GPU code: on the site the widgets show their
   saved state (linked controls still work), computing anything new needs a running kernel; the
   Triton kernels need a GPU runtime to run compiled.
@@ -22,11 +22,12 @@ for a book written in MyST Markdown with `html_copy_source: false`; this module 
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 from docutils import nodes
 from sphinx.application import Sphinx
+
+from sitebuild import exercise_pages, site_assets
 
 NOTEBOOK_DIR = "_notebooks"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -232,12 +233,6 @@ def prepare_sources(app: Sphinx, config) -> None:
     Done here so that every build of the book (make book, make strict-book, a jupyter-book command
     typed by hand) has them; both steps skip work that is already done.
     """
-    tools = str(Path(__file__).resolve().parent)
-    if tools not in sys.path:
-        sys.path.insert(0, tools)
-    import exercise_pages
-    import site_assets
-
     exercise_pages.write_pages()
     site_assets.build()
 

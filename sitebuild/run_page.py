@@ -1,6 +1,6 @@
 """Execute one chapter (a MyST Markdown notebook) as the book build would, and report its time.
 
-    python tools/run_page.py book/gru.md [--save out.ipynb]
+    python -m sitebuild.run_page book/gru.md [--save out.ipynb]
 
 Fails on the first error, exactly like the strict build, but without building the whole site.
 """
