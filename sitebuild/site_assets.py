@@ -2,11 +2,20 @@
 
     python -m sitebuild.site_assets      # npm ci (when package-lock.json changed), then copy
 
-MathJax 3, RequireJS and the ipywidgets HTML manager come from the npm registry through
-`package.json` / `package-lock.json` (`npm ci` into `_build/assets/npm`, which git ignores). The few
-files a page loads are copied into `_build/assets/site/_vendor/`, which `_config.yml` hands to Sphinx
-as `html_extra_path`: they land in `_build/html/_vendor/` and nowhere else. Not `_static/`, because
-every `.js` there is added to every page (the widget manager would render each widget twice).
+MathJax 3 and the ipywidgets HTML manager come from the npm registry through `package.json` /
+`package-lock.json` (`npm ci` into `_build/assets/npm`, which git ignores). Only the files a page can
+load are copied into `_build/assets/site/_vendor/`, which `_config.yml` hands to Sphinx as
+`html_extra_path`: they land in `_build/html/_vendor/` and nowhere else. Not `_static/`, because every
+`.js` there is added to every page (the widget manager would render each widget twice).
+
+What a page loads, and so what is copied:
+- MathJax: `startup.js`, which loads the components named in `_config.yml` (`mathjax3_config`:
+  TeX input, CommonHTML output, the hidden MathML for screen readers), the TeX extensions that
+  `autoload` fetches when a page uses their macros, and the CommonHTML web fonts (each fetched only
+  when a formula needs it). Not copied: the combined components, the SVG output, the menu, the
+  speech rule engine (24 MB in all).
+- The widget manager: `embed.js`, the bundle that renders saved widgets without RequireJS, and the
+  web fonts its icons use (browsers that read woff2 never ask for the other formats).
 """
 from __future__ import annotations
 
@@ -23,14 +32,22 @@ NPM_DIR = ASSETS / "npm"
 SITE_EXTRA = ASSETS / "site"          # html_extra_path: copied verbatim into the html root
 VENDOR = SITE_EXTRA / "_vendor"
 
-# what the pages load, relative to node_modules -> relative to _vendor
+# what the pages load: a file, a folder or a glob under node_modules -> its place under _vendor
+MATHJAX = "mathjax/es5"
 COPIES = {
-    "mathjax/es5": "mathjax",                                   # tex-mml-chtml.js and what it loads
-    "requirejs/require.js": "require.js",
-    "@jupyter-widgets/html-manager/dist": "html-manager",       # embed-amd.js and its fonts
+    f"{MATHJAX}/startup.js": "mathjax/startup.js",
+    f"{MATHJAX}/core.js": "mathjax/core.js",
+    f"{MATHJAX}/input/tex.js": "mathjax/input/tex.js",
+    f"{MATHJAX}/input/tex/extensions": "mathjax/input/tex/extensions",
+    f"{MATHJAX}/output/chtml.js": "mathjax/output/chtml.js",
+    f"{MATHJAX}/output/chtml/fonts/tex.js": "mathjax/output/chtml/fonts/tex.js",
+    f"{MATHJAX}/output/chtml/fonts/woff-v2": "mathjax/output/chtml/fonts/woff-v2",
+    f"{MATHJAX}/a11y/assistive-mml.js": "mathjax/a11y/assistive-mml.js",
+    "@jupyter-widgets/html-manager/dist/embed.js": "html-manager/embed.js",
+    "@jupyter-widgets/html-manager/dist/*.woff2": "html-manager",
 }
-SKIP_SUFFIXES = (".map",)
-SKIP_NAMES = {"embed.js", "libembed-amd.js", "embed.js.LICENSE.txt"}   # not loaded by the pages
+LICENSES = {"mathjax/LICENSE": "mathjax/LICENSE",
+            "@jupyter-widgets/html-manager/dist/embed.js.LICENSE.txt": "html-manager/embed.js.LICENSE.txt"}
 
 
 def _lock_digest() -> str:
@@ -57,22 +74,21 @@ def install() -> Path:
     return NPM_DIR / "node_modules"
 
 
-def _ignore(folder: str, names: list[str]) -> list[str]:
-    return [n for n in names if n in SKIP_NAMES or n.endswith(SKIP_SUFFIXES)]
-
-
 def vendor(node_modules: Path) -> Path:
-    """Copy what the pages load into _build/assets/site/_vendor; return that folder."""
+    """Copy what the pages load (and the licences) into _build/assets/site/_vendor; return that folder."""
     shutil.rmtree(VENDOR, ignore_errors=True)
     VENDOR.mkdir(parents=True)
-    for source, target in COPIES.items():
-        src, dst = node_modules / source, VENDOR / target
-        if not src.exists():
-            raise SystemExit(f"{src} is missing after npm ci: expected it from package-lock.json")
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=_ignore)
-        else:
-            shutil.copy2(src, dst)
+    for source, target in {**COPIES, **LICENSES}.items():
+        sources = sorted(node_modules.glob(source)) if "*" in source else [node_modules / source]
+        if not sources or not sources[0].exists():
+            raise SystemExit(f"{node_modules / source} is missing after npm ci: expected it from package-lock.json")
+        for src in sources:
+            dst = VENDOR / target / src.name if "*" in source else VENDOR / target
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_dir():
+                shutil.copytree(src, dst)
+            else:
+                shutil.copy2(src, dst)
     return VENDOR
 
 

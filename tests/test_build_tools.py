@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sitebuild import cache_key
+from sitebuild import cache_key, kernel
 
 
 def _build_dir_with_cache(tmp_path: Path, stamp: str | None) -> Path:
@@ -30,3 +30,12 @@ def test_the_library_hash_covers_every_module_of_gated():
     modules = {p.name for p in (Path(cache_key.ROOT) / "gated").rglob("*.py")}
     assert {"cells.py", "conventions.py", "training.py", "pointwise.py"} <= modules
     assert len(cache_key.library_hash()) == 64
+
+
+def test_a_change_to_how_the_kernels_draw_figures_changes_the_library_hash(tmp_path: Path, monkeypatch):
+    startup = tmp_path / "kernel_startup.py"
+    startup.write_text("SVG_BUDGET = 1\n")
+    monkeypatch.setattr(kernel, "INPUTS", (startup,))
+    before = cache_key.library_hash()
+    startup.write_text("SVG_BUDGET = 2\n")
+    assert cache_key.library_hash() != before

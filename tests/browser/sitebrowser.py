@@ -160,3 +160,128 @@ def move(page, handle, kind: str) -> None:
         handle.click()
     else:
         handle.click()
+
+
+# --- two screens, and what each page weighs --------------------------------------------------------
+
+# The widths a reader brings: a laptop and a phone (a 2x screen that reports touch, as phones do).
+VIEWPORTS = {
+    "desktop": {"viewport": {"width": 1366, "height": 900}},
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+              "device_scale_factor": 2},
+}
+
+
+class Transfers:
+    """The bytes the browser received for one page: every finished request's headers and body, as sent."""
+
+    def __init__(self, page) -> None:
+        self.requests = []
+        page.on("requestfinished", lambda request: self.requests.append(request))
+
+    def by_url(self) -> dict[str, int]:
+        """url -> bytes received (repeated requests added up); call before the page closes."""
+        sizes: dict[str, int] = {}
+        for request in self.requests:
+            if urlsplit(request.url).scheme not in ("http", "https"):
+                continue
+            size = request.sizes()
+            sizes[request.url] = sizes.get(request.url, 0) + size["responseBodySize"] + size["responseHeadersSize"]
+        return sizes
+
+
+# Elements that stick out of the viewport (left or right) and are not inside a box that scrolls
+# sideways and itself fits: what a phone reader cannot see without scrolling the whole page.
+OVERFLOW_JS = """() => {
+  const vw = document.documentElement.clientWidth;
+  const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+      + (el.classList.length ? '.' + Array.from(el.classList).slice(0, 3).join('.') : '');
+  const inScrollBox = el => {
+    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+      const style = getComputedStyle(a);
+      if (['auto', 'scroll'].includes(style.overflowX)) {
+        const r = a.getBoundingClientRect();
+        if (r.left >= -1 && r.right <= vw + 1) return true;
+      }
+    }
+    return false;
+  };
+  // text for screen readers only: clipped to nothing, never seen (e.g. MathJax's hidden MathML)
+  const screenReaderOnly = el => {
+    for (let a = el; a && a !== document.body; a = a.parentElement) {
+      const style = getComputedStyle(a);
+      if (style.position === 'absolute' && (style.clip !== 'auto' || style.clipPath !== 'none')) return true;
+    }
+    return false;
+  };
+  const wide = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    if (!el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true}) || screenReaderOnly(el)) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width < 1 || r.height < 1) continue;
+    if ((r.right > vw + 1 || r.left < -1) && !inScrollBox(el)) {
+      // report the outermost offender only
+      const parent = el.parentElement && el.parentElement.getBoundingClientRect();
+      if (parent && (parent.right > vw + 1 || parent.left < -1) && !inScrollBox(el.parentElement)
+          && el.parentElement.checkVisibility()) continue;
+      wide.push(`${name(el)} [${Math.round(r.left)}, ${Math.round(r.right)}]`);
+    }
+  }
+  return {viewport: vw, page_width: document.documentElement.scrollWidth, wide: wide};
+}"""
+
+# Every control of every widget on the page: shown, with a size, inside the viewport, not clipped.
+CONTROLS_JS = """() => {
+  const vw = document.documentElement.clientWidth;
+  const selector = ['.widget-slider', '.widget-hslider', '.widget-readout', '.widget-toggle-buttons button',
+                    '.widget-dropdown select', '.widget-checkbox input', '.widget-radio-box input',
+                    '.widget-button', '.widget-text input', '.widget-play'].join(', ');
+  const name = el => el.tagName.toLowerCase() + '.' + Array.from(el.classList).slice(0, 2).join('.')
+      + (el.textContent.trim() ? ' "' + el.textContent.trim().slice(0, 20) + '"' : '');
+  const clipped = (el, r) => {
+    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+      const style = getComputedStyle(a);
+      if (style.overflowX !== 'visible' || style.overflowY !== 'visible') {
+        const box = a.getBoundingClientRect();
+        if (r.left < box.left - 1 || r.right > box.right + 1) return true;
+      }
+    }
+    return false;
+  };
+  const controls = Array.from(document.querySelectorAll('.widget-subarea')).flatMap(
+      area => Array.from(area.querySelectorAll(selector)));
+  const hidden = [];
+  for (const el of controls) {
+    if (!el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})) continue;  // a closed tab, by design
+    const r = el.getBoundingClientRect();
+    if (r.width < 1 || r.height < 1) hidden.push(name(el) + ' squeezed to nothing');
+    else if (r.left < -1 || r.right > vw + 1) hidden.push(name(el) + ` at [${Math.round(r.left)}, ${Math.round(r.right)}]`);
+    else if (clipped(el, r)) hidden.push(name(el) + ' cut off by its box');
+  }
+  return {controls: controls.length, hidden: hidden};
+}"""
+
+# The icons a page shows: [font family, weight, code point] of every visible ::before/::after whose
+# content is a private-use character (how icon fonts draw) in a Font Awesome family.
+ICONS_JS = """() => {
+  const found = new Set();
+  for (const el of document.body.querySelectorAll('*')) {
+    if (!el.checkVisibility()) continue;
+    for (const pseudo of ['::before', '::after']) {
+      const style = getComputedStyle(el, pseudo);
+      const content = style.content.replace(/^"|"$/g, '');
+      if (content.length === 0 || content.length > 2 || !/awesome/i.test(style.fontFamily)) continue;
+      const point = content.codePointAt(0);
+      if (point >= 0xE000 && point <= 0xF8FF)
+        found.add(JSON.stringify([style.fontFamily.split(',')[0].replace(/"/g, '').trim(), style.fontWeight, point]));
+    }
+  }
+  return Array.from(found).map(s => JSON.parse(s));
+}"""
+
+# What a reader sees of search: the search fields and buttons shown on the page, dialogs aside.
+SEARCH_BOXES_JS = """() => Array.from(document.querySelectorAll(
+    '.search-button-field, button.search-button, form.bd-search, .bd-search input'))
+  .filter(el => !el.closest('dialog') && el.checkVisibility() && el.getBoundingClientRect().width > 0)
+  .filter((el, i, all) => !all.some(other => other !== el && other.contains(el)))
+  .map(el => el.tagName.toLowerCase() + '.' + Array.from(el.classList).join('.'))"""
