@@ -1,19 +1,24 @@
 """Every chapter downloadable as a notebook, launchable in Colab and Binder, honest about kernels.
 
-Part of the Sphinx extension (sitebuild.sphinx_ext). Jupyter Book 1 gets three things wrong
+Part of the Sphinx extension (sitebuild.sphinx_ext). Jupyter Book 1 gets these things wrong
 for a book written in MyST Markdown with `html_copy_source: false`; this module fixes them:
 
 - **Downloads.** The theme's ".md" button points into `_sources/`, which we do not publish (it would
   hold every page's source, hidden cells included), and there is no ".ipynb" button. After the build
   we write `_notebooks/<page>.ipynb` for every notebook page (jupytext, from the `.md`, no outputs, a
-  first cell that installs the course library on Colab) and point the download button at it. An
-  exercise page's ".ipynb" is the released notebook `exercises/<a>/<a>.ipynb` itself.
+  first cell, `install_cell`, that installs the course library and what the notebook imports where
+  they are missing: Colab, any fresh Jupyter; tests/test_colab.py runs every one in an environment
+  with only torch) and point the download button at it. An exercise page's ".ipynb" is the released
+  notebook `exercises/<a>/<a>.ipynb` itself.
 - **Colab.** The theme's Colab button opens `book/<page>.md` on GitHub, which Colab cannot read. The
   notebooks above are also pushed by the Pages workflow to the branch `gated_notebooks_branch`
   ("notebooks"), so the Colab button opens `.../blob/notebooks/book/<page>.ipynb`. Exercise pages
   point Colab at the committed `exercises/<a>/<a>.ipynb` on the main branch.
+- **Binder.** The theme's Binder button opens `book/<page>.md` in JupyterLab, which binder/postBuild
+  sets to open Markdown files as notebooks (Jupytext). Exercise pages get a Binder and a Colab button
+  of their own, pointing at the released notebook.
 - **Sources and assets**: before Sphinx reads anything, the exercise pages are written from
-  `exercises/` (sitebuild/exercise_pages.py) and MathJax, RequireJS and the widget manager are vendored
+  `exercises/` (sitebuild/exercise_pages.py) and MathJax and the widget manager are vendored
   (sitebuild/site_assets.py), so every build of the book has them.
 - **A note** at the top of pages with live widgets or GPU code: on the site the widgets show their
   saved state (linked controls still work), computing anything new needs a running kernel; the

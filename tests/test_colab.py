@@ -44,7 +44,7 @@ COURSE_URL = re.compile(r"git\+https://github\.com/[^'\"\s]+")
 
 
 class MissingInstallCell(Exception):
-    """The notebook imports the course before any cell installs it."""
+    """The notebook's first code cell installs nothing, and a module is missing."""
 
 
 def chapter_sources() -> list[Path]:
@@ -157,11 +157,12 @@ def run_fresh(nb, venv: Path, course: Path, workdir: Path) -> None:
     env["PATH"] = f"{venv / 'bin'}:/usr/bin:/bin"
     workdir.mkdir(parents=True, exist_ok=True)
     client = NotebookClient(nb, km=manager, timeout=CELL_TIMEOUT, resources={"metadata": {"path": str(workdir)}})
+    installs = "pip" in setup.source and "install" in setup.source
     try:
         client.execute(env=env)
     except CellExecutionError as error:
-        if error.ename == "ModuleNotFoundError" and "'gated'" in error.evalue:
-            raise MissingInstallCell(str(error)[:2000]) from None
+        if error.ename == "ModuleNotFoundError" and not installs:
+            raise MissingInstallCell(f"no install cell, and then: {error.evalue}") from None
         raise
 
 

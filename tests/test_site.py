@@ -207,6 +207,11 @@ def visits(site_html: Path) -> dict[str, Visit]:
                 page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
                 page.wait_for_timeout(500)
                 page.screenshot(path=str(ARTIFACTS / f"{label}-{viewport}.png"), full_page=False)
+                widget = page.locator(".cell_output .widget-subarea")
+                if label == "chapter" and widget.count():      # the chapter's first widget, whole
+                    widget.first.scroll_into_view_if_needed()
+                    page.wait_for_timeout(500)
+                    widget.first.screenshot(path=str(ARTIFACTS / f"widget-{viewport}.png"))
                 page.close()
             context.close()
         browser.close()
@@ -276,15 +281,16 @@ def test_every_widget_control_is_visible_at_both_widths(visits):
 
 
 def test_the_overflow_check_finds_a_wide_element(site_html: Path, tmp_path: Path):
-    """The layout checks above can fail: a wide table outside a scroll box, and a slider pushed off
-    the screen, are found at the phone's width."""
+    """The layout checks above can fail: a wide table outside a scroll box, a slider pushed off the
+    screen and a readout under a picture are found at the phone's width."""
     playwright_api = _playwright()
     probe = tmp_path / "probe.html"
     probe.write_text('<!doctype html><meta name="viewport" content="width=device-width, initial-scale=1">'
                      '<body><table style="width:700px"><tr><td>wide</td></tr></table>'
                      '<div style="overflow-x:auto"><table style="width:700px"><tr><td>boxed</td></tr></table></div>'
                      '<div class="widget-subarea"><div class="widget-slider" style="margin-left:420px;'
-                     'width:40px;height:10px"></div></div></body>')
+                     'width:40px;height:10px"></div><div class="widget-readout" style="width:40px;height:20px">1</div>'
+                     '<img style="display:block;width:100px;height:40px;margin-top:-30px;position:relative"></div></body>')
     with sb.SiteServer(tmp_path) as server, playwright_api.sync_playwright() as p:
         browser = sb.launch(p)
         context = browser.new_context(**sb.VIEWPORTS["phone"])
@@ -294,7 +300,8 @@ def test_the_overflow_check_finds_a_wide_element(site_html: Path, tmp_path: Path
         browser.close()
     assert sum(w.startswith("table") for w in layout["wide"]) == 1, layout     # the boxed one passes
     assert layout["page_width"] > 390, layout
-    assert controls["hidden"] and "at [" in controls["hidden"][0], controls
+    assert len(controls["hidden"]) == 2 and "at [" in controls["hidden"][0], controls   # off the screen
+    assert "covered by img" in controls["hidden"][1], controls                             # under a picture
 
 
 def test_one_search_box_on_every_page_at_both_widths(visits):

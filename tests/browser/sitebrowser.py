@@ -257,6 +257,14 @@ CONTROLS_JS = """() => {
     if (r.width < 1 || r.height < 1) hidden.push(name(el) + ' squeezed to nothing');
     else if (r.left < -1 || r.right > vw + 1) hidden.push(name(el) + ` at [${Math.round(r.left)}, ${Math.round(r.right)}]`);
     else if (clipped(el, r)) hidden.push(name(el) + ' cut off by its box');
+    else {
+      // on top where it is drawn: not covered by what comes after it (a picture, the next row)
+      el.scrollIntoView({block: 'center', inline: 'nearest'});
+      const box = el.getBoundingClientRect();
+      const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+      if (hit && !el.contains(hit) && !hit.contains(el)) hidden.push(name(el) + ' covered by ' + hit.tagName.toLowerCase()
+          + (hit.className && typeof hit.className === 'string' ? '.' + hit.className.split(' ')[0] : ''));
+    }
   }
   return {controls: controls.length, hidden: hidden};
 }"""
