@@ -751,11 +751,8 @@ def test_jupyterlab_in_chromium_shows_the_gru_notebook_and_renders_a_widget(lab)
     playwright_api = _playwright()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright_api.sync_playwright() as p:
-        browser = sb.launch(p)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
         outside: list[str] = []
-        sb.block_outside(context, outside)
-        page = context.new_page()
+        browser, page = sb.offline_page(p, outside, viewport={"width": 1280, "height": 900})
         page.goto(f"{lab.url}/lab/tree/gru/gru.ipynb?token={lab.token}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
         page.wait_for_function("() => document.querySelectorAll('.jp-Notebook .jp-CodeCell').length > 3",
@@ -828,11 +825,8 @@ def test_binder_launch_opens_a_chapter_as_a_notebook(site_html: Path, tmp_path: 
     playwright_api = _playwright()
     with JupyterLab(repo, ARTIFACTS / "binder-jupyterlab.log", env={"JUPYTER_CONFIG_DIR": str(config)}) as lab, \
             playwright_api.sync_playwright() as p:
-        browser = sb.launch(p)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
         outside: list[str] = []
-        sb.block_outside(context, outside)
-        page = context.new_page()
+        browser, page = sb.offline_page(p, outside, viewport={"width": 1280, "height": 900})
         page.goto(f"{lab.url}/{urlpath}?token={lab.token}")
         shown = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell"
         page.wait_for_selector(shown, timeout=90000)

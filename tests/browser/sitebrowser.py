@@ -88,6 +88,15 @@ def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
 
 
+def offline_page(playwright, outside: list[str], **context_options):
+    """(browser, page): a fresh chromium whose requests leaving 127.0.0.1 are aborted and recorded in
+    ``outside``; close the browser when done."""
+    browser = launch(playwright)
+    context = browser.new_context(**context_options)
+    block_outside(context, outside)
+    return browser, context.new_page()
+
+
 # --- static checks on the html text -------------------------------------------------------------
 
 _HREF = re.compile(r'<(a|link)\b[^>]*?\bhref="([^"]*)"', re.IGNORECASE)
