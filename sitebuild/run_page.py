@@ -12,6 +12,8 @@ from pathlib import Path
 import jupytext
 from nbclient import NotebookClient
 
+from sitebuild import kernel
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -21,6 +23,7 @@ def main() -> int:
     args = parser.parse_args()
     page = Path(args.page)
     notebook = jupytext.read(page)
+    kernel.use_build_profile()            # the kernel draws figures as the build's kernels do
     start = time.perf_counter()
     client = NotebookClient(notebook, timeout=args.timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(page.parent)}})
