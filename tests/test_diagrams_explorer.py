@@ -144,3 +144,21 @@ def test_static_explorer_can_open_on_another_cell():
     cell = controls_of(box)["cell"]
     top = next(c for c in box.children if isinstance(c, widgets.Stack))
     assert cell.value == "gru" and top.selected_index == cell.index == 2
+
+
+def test_a_setting_with_one_value_on_the_grid_gets_no_control():
+    box = gradient_explorer("static", cells=("gru", "lstm"), radii=(0.5, 1.0), lengths=(10,), hidden_size=4)
+    assert set(controls_of(box)) == {"cell", "spectral radius"}   # no RNN, one length
+
+
+def test_static_explorer_opens_on_the_first_cell_of_its_grid():
+    box = gradient_explorer("static", cells=("gru", "rnn"), radii=(1.0,), lengths=(10,), hidden_size=4)
+    assert controls_of(box)["cell"].value == "gru"
+
+
+def test_explorer_images_are_drawn_at_twice_their_width_on_the_page(static_widget):
+    import struct
+
+    image = next(w for w in list(_instances.values()) if isinstance(w, widgets.Image))
+    pixels = struct.unpack(">I", bytes(image.value)[16:20])[0]      # the PNG header's width
+    assert pixels == 2 * int(image.width) and image.layout.max_width == "100%"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the build and tests need: bubblewrap (the grading sandbox), chromium (the browser
 # tests, driven by Playwright's client; no browser is downloaded) and npm (the site's MathJax, RequireJS
-# and widget manager, installed with `npm ci` by tools/site_assets.py and served from the site itself).
+# and widget manager, installed with `npm ci` by sitebuild/site_assets.py and served from the site itself).
 # Installs what is missing when run as root; otherwise says what to install.
 set -euo pipefail
 # `system-deps.sh book` checks only what the site build needs (npm).

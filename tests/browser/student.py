@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import socket
 import subprocess
@@ -27,11 +28,12 @@ def free_port() -> int:
 class JupyterLab:
     """`jupyter lab` as the getting-started page starts it, on 127.0.0.1 with a token, no browser."""
 
-    def __init__(self, root_dir: Path, log: Path) -> None:
+    def __init__(self, root_dir: Path, log: Path, env: dict[str, str] | None = None) -> None:
         self.token = secrets.token_hex(16)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.root_dir, self.log = root_dir, log
+        self.env = {**os.environ, **(env or {})}     # e.g. JUPYTER_CONFIG_DIR: settings of this server
 
     def __enter__(self) -> "JupyterLab":
         jupyter = Path(sys.executable).with_name("jupyter")
@@ -41,7 +43,7 @@ class JupyterLab:
             [str(jupyter), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
              f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root_dir}",
              "--ServerApp.open_browser=False", "--allow-root"],
-            stdout=self._out, stderr=subprocess.STDOUT, cwd=self.root_dir)
+            stdout=self._out, stderr=subprocess.STDOUT, cwd=self.root_dir, env=self.env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

@@ -1,20 +1,25 @@
-"""Sphinx extension: every chapter downloadable as a notebook, launchable in Colab, honest about kernels.
+"""Every chapter downloadable as a notebook, launchable in Colab and Binder, honest about kernels.
 
-Loaded through `sphinx: local_extensions` in `_config.yml`. Jupyter Book 1 gets three things wrong
+Part of the Sphinx extension (sitebuild.sphinx_ext). Jupyter Book 1 gets these things wrong
 for a book written in MyST Markdown with `html_copy_source: false`; this module fixes them:
 
 - **Downloads.** The theme's ".md" button points into `_sources/`, which we do not publish (it would
   hold every page's source, hidden cells included), and there is no ".ipynb" button. After the build
   we write `_notebooks/<page>.ipynb` for every notebook page (jupytext, from the `.md`, no outputs, a
-  first cell that installs the course library on Colab) and point the download button at it. An
-  exercise page's ".ipynb" is the released notebook `exercises/<a>/<a>.ipynb` itself.
+  first cell, `install_cell`, that installs the course library and what the notebook imports where
+  they are missing: Colab, any fresh Jupyter; tests/test_colab.py runs every one in an environment
+  with only torch) and point the download button at it. An exercise page's ".ipynb" is the released
+  notebook `exercises/<a>/<a>.ipynb` itself.
 - **Colab.** The theme's Colab button opens `book/<page>.md` on GitHub, which Colab cannot read. The
   notebooks above are also pushed by the Pages workflow to the branch `gated_notebooks_branch`
   ("notebooks"), so the Colab button opens `.../blob/notebooks/book/<page>.ipynb`. Exercise pages
   point Colab at the committed `exercises/<a>/<a>.ipynb` on the main branch.
+- **Binder.** The theme's Binder button opens `book/<page>.md` in JupyterLab, which binder/postBuild
+  sets to open Markdown files as notebooks (Jupytext). Exercise pages get a Binder and a Colab button
+  of their own, pointing at the released notebook.
 - **Sources and assets**: before Sphinx reads anything, the exercise pages are written from
-  `exercises/` (tools/exercise_pages.py) and MathJax, RequireJS and the widget manager are vendored
-  (tools/site_assets.py), so every build of the book has them.
+  `exercises/` (sitebuild/exercise_pages.py) and MathJax and the widget manager are vendored
+  (sitebuild/site_assets.py), so every build of the book has them.
 - **A note** at the top of pages with live widgets or GPU code: on the site the widgets show their
   saved state (linked controls still work), computing anything new needs a running kernel; the
   Triton kernels need a GPU runtime to run compiled.
@@ -22,11 +27,12 @@ for a book written in MyST Markdown with `html_copy_source: false`; this module 
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 from docutils import nodes
 from sphinx.application import Sphinx
+
+from sitebuild import exercise_pages, site_assets
 
 NOTEBOOK_DIR = "_notebooks"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -100,7 +106,7 @@ def fix_header_buttons(app: Sphinx, pagename: str, templatename: str, context: d
 
 
 def _note(text: str) -> nodes.Node:
-    note = nodes.note()
+    note = nodes.note(classes=["site-build-note"])   # the search page leaves it out of snippets
     note += nodes.paragraph(text=text)
     return note
 
@@ -131,17 +137,46 @@ def add_kernel_note(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     section.insert(position, _note(" ".join(sentences)))
 
 
-def _setup_cell(app: Sphinx) -> str:
-    repo = _repository(app)
-    url = f"git+https://github.com/{repo[0]}/{repo[1]}@{repo[2]}" if repo else ""
+# Modules a chapter may import that the course library does not bring, and the package of each.
+# myst_nb: the chapters `glue` numbers into their text for the book; in a notebook, glue() only
+# displays (or, with display=False, records) a value, so installing the book's one package is simpler
+# and truer than editing the chapter's code in the generated notebook.
+EXTRA_PACKAGES = {"myst_nb": "myst-nb"}
+
+
+def course_requirement(repository: tuple[str, str, str]) -> str:
+    """The pip requirement of the course library (gated and its dependencies) from GitHub."""
+    org, name, branch = repository
+    return f"gated @ git+https://github.com/{org}/{name}@{branch}"
+
+
+def install_cell(repository: tuple[str, str, str], imports: set[str] = frozenset()) -> str:
+    """The first code cell of a generated notebook: on Colab, or in any Jupyter without the course,
+    install the course library and the packages in ``imports`` (module names of EXTRA_PACKAGES);
+    where they are installed already it does nothing. The exercise notebooks need the same cell
+    (with no extra imports)."""
+    needed = {"gated": course_requirement(repository)}
+    needed.update({module: EXTRA_PACKAGES[module] for module in sorted(imports & EXTRA_PACKAGES.keys())})
+    lines = ",\n".join(f"    {module!r}: {package!r}" for module, package in needed.items())
     return (
-        "# On Colab: install the course library (`gated`). Elsewhere, follow the course's Getting started\n"
-        "# page (`make book` or `pip install -r requirements.txt && pip install -e .` in the repository).\n"
-        "import sys\n"
-        "if \"google.colab\" in sys.modules:\n"
-        "    import subprocess\n"
-        f"    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"{url}\"], check=True)\n"
+        "# Colab, or a Jupyter without the course: install the course library (gated) and what this notebook\n"
+        "# imports. Where they are installed already (the course's Getting started page) this does nothing.\n"
+        "import importlib.util, subprocess, sys\n"
+        f"needed = {{\n{lines},\n}}\n"
+        "missing = [package for module, package in needed.items() if importlib.util.find_spec(module) is None]\n"
+        "if missing:\n"
+        "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", *missing], check=True)\n"
+        "    importlib.invalidate_caches()\n"
     )
+
+
+def imported_modules(notebook) -> set[str]:
+    """Top-level module names the notebook's code cells import."""
+    found = set()
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            found.update(re.findall(r"^\s*(?:import|from)\s+([A-Za-z_]\w*)", cell.source, flags=re.M))
+    return found
 
 
 def write_notebooks(app: Sphinx, exception: Exception | None) -> None:
@@ -170,60 +205,13 @@ def write_notebooks(app: Sphinx, exception: Exception | None) -> None:
         notebook = jupytext.read(source)
         notebook.metadata.pop("jupytext", None)
         title = next((i for i, c in enumerate(notebook.cells) if c.cell_type == "markdown"), -1)
-        notebook.cells.insert(title + 1, nbformat.v4.new_code_cell(_setup_cell(app), metadata={"tags": ["colab-setup"]}))
+        repository = _repository(app)
+        if repository is None:
+            raise ValueError("_config.yml: repository.url must be a GitHub repository (the notebooks install the course from it)")
+        cell = install_cell(repository, imported_modules(notebook))
+        notebook.cells.insert(title + 1, nbformat.v4.new_code_cell(cell, metadata={"tags": ["colab-setup"]}))
         target.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nbformat.v4.upgrade(notebook) if notebook.nbformat < 4 else notebook, target)
-
-
-# Widget labels are typeset through MathJax 2's MathJax.Hub.Queue, which MathJax 3 lacks.
-MATHJAX_HUB_SHIM = """
-(function () {
-  function shim() {
-    if (window.MathJax && window.MathJax.typesetPromise && !window.MathJax.Hub) {
-      window.MathJax.Hub = {Queue: function (job) {
-        var el = job && job[2];
-        window.MathJax.startup.promise.then(function () { return window.MathJax.typesetPromise(el ? [el] : undefined); });
-      }};
-    }
-  }
-  document.addEventListener("DOMContentLoaded", shim);
-  window.addEventListener("load", shim);
-})();
-"""
-
-# RequireJS configuration read by require.js when it loads. The widget manager places its fonts
-# beside its AMD module's URL, which RequireJS would put under the page's own folder.
-REQUIRE_CONFIG = """var require = {{paths: {{"@jupyter-widgets/html-manager/dist": new URL("{vendor}", location.href).href}}}};"""
-
-
-def add_widget_shims(app: Sphinx) -> None:
-    if app.builder.format == "html":
-        app.add_js_file(None, body=MATHJAX_HUB_SHIM, priority=200)
-
-
-def adjust_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
-    """Drop repeated scripts and configure RequireJS before it loads.
-
-    sphinx-thebe adds its inline `const THEBE_JS_URL = ...` twice: a SyntaxError on every page.
-    """
-    from sphinx.builders.html._assets import _JavaScript
-
-    scripts = context.get("script_files")
-    if not scripts:
-        return
-    seen, kept = set(), []
-    for script in scripts:
-        filename = getattr(script, "filename", script) or ""
-        key = (filename, getattr(script, "attributes", {}).get("body", ""))
-        if key in seen:
-            continue
-        seen.add(key)
-        if str(filename).endswith("_vendor/require.js"):
-            vendor = context["pathto"]("_vendor/html-manager", 1)
-            kept.append(_JavaScript(None, priority=getattr(script, "priority", 500),
-                                    body=REQUIRE_CONFIG.format(vendor=vendor)))
-        kept.append(script)
-    context["script_files"] = kept
 
 
 def prepare_sources(app: Sphinx, config) -> None:
@@ -232,22 +220,13 @@ def prepare_sources(app: Sphinx, config) -> None:
     Done here so that every build of the book (make book, make strict-book, a jupyter-book command
     typed by hand) has them; both steps skip work that is already done.
     """
-    tools = str(Path(__file__).resolve().parent)
-    if tools not in sys.path:
-        sys.path.insert(0, tools)
-    import exercise_pages
-    import site_assets
-
     exercise_pages.write_pages()
     site_assets.build()
 
 
-def setup(app: Sphinx) -> dict:
+def setup(app: Sphinx) -> None:
     app.add_config_value("gated_notebooks_branch", "notebooks", "html")
     app.connect("config-inited", prepare_sources, priority=100)
-    app.connect("builder-inited", add_widget_shims)
-    app.connect("html-page-context", adjust_scripts, priority=900)
     app.connect("html-page-context", fix_header_buttons, priority=600)   # after the theme's (501)
     app.connect("doctree-resolved", add_kernel_note)
     app.connect("build-finished", write_notebooks)
-    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -1,6 +1,6 @@
 """Execute one chapter (a MyST Markdown notebook) as the book build would, and report its time.
 
-    python tools/run_page.py book/gru.md [--save out.ipynb]
+    python -m sitebuild.run_page book/gru.md [--save out.ipynb]
 
 Fails on the first error, exactly like the strict build, but without building the whole site.
 """
@@ -12,6 +12,8 @@ from pathlib import Path
 import jupytext
 from nbclient import NotebookClient
 
+from sitebuild import kernel
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -21,6 +23,7 @@ def main() -> int:
     args = parser.parse_args()
     page = Path(args.page)
     notebook = jupytext.read(page)
+    kernel.use_build_profile()            # the kernel draws figures as the build's kernels do
     start = time.perf_counter()
     client = NotebookClient(notebook, timeout=args.timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(page.parent)}})

@@ -1,7 +1,7 @@
 """Build the website: the one piece of code behind `make book`, `make strict-book` and the tests.
 
-    python tools/build_book.py            # _build/html, reusing the execution cache where valid
-    python tools/build_book.py --strict   # _build/strict/_build/html: fresh cache, -W -n --keep-going --all
+    python -m sitebuild.build_book            # _build/html, reusing the execution cache where valid
+    python -m sitebuild.build_book --strict   # _build/strict/_build/html: fresh cache, -W -n --keep-going --all
 
 The normal build drops the execution cache when the course library changed (jupyter-cache keys a
 page on its own cells, not on what it imports). The strict build always starts from nothing, so a
@@ -16,9 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-import cache_key  # beside this file: tools/ is on sys.path for a script and for the tests
+from sitebuild import ROOT, cache_key
 
-ROOT = Path(__file__).resolve().parent.parent
 STRICT_OUTPUT = ROOT / "_build" / "strict"
 
 

@@ -1,20 +1,21 @@
 """Drop the book's execution cache when the course library changed since the last build.
 
 jupyter-cache keys each page on the page's own code, not on what the page imports, so a change to
-``gated/`` would otherwise leave stale figures and numbers on the site.
+``gated/`` would otherwise leave stale figures and numbers on the site. What decides how the
+kernels draw figures (sitebuild/kernel.py and kernel_startup.py) counts as part of the library.
 """
 import hashlib
 import shutil
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from sitebuild import ROOT, kernel
 
 
 def library_hash() -> str:
     digest = hashlib.sha256()
-    for path in sorted((ROOT / "gated").rglob("*.py")):
-        digest.update(str(path.relative_to(ROOT)).encode())
+    for path in [*sorted((ROOT / "gated").rglob("*.py")), *kernel.INPUTS]:
+        name = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+        digest.update(str(name).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
