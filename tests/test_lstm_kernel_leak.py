@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import re
-import sys
 from pathlib import Path
 
 import nbformat
@@ -20,8 +19,7 @@ import pytest
 
 from conftest import ROOT
 
-sys.path.insert(0, str(Path(__file__).parent / "site"))
-import sitebrowser as sb  # noqa: E402  (tests/site/: squash, visible_text, as the site tests use them)
+from browser import sitebrowser as sb  # squash, visible_text, as the site tests use them
 
 ASSIGNMENT = "lstm_kernel"
 SOLUTION = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
