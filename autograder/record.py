@@ -85,7 +85,8 @@ def course_config(workspace: Path, db_url: str) -> str:
         "# formgrade_offline: nbgrader's formgrade page with MathJax from jupyter-server-mathjax, not a CDN\n"
         'c.HTMLExporter.template_name = "formgrade_offline"\n'
         "c.HTMLExporter.extra_template_basedirs = [\n"
-        '    os.path.join(os.path.dirname(autograder.__file__), "templates"), formgrader.template_path]\n')
+        '    os.path.join(os.path.dirname(autograder.__file__), "templates"), formgrader.template_path]\n'
+        "c.HTMLExporter.extra_template_paths = [formgrader.template_path]  # for its extends 'formgrade/...'\n")
 
 
 def display_name(student: str) -> tuple[str, str]:
