@@ -17,7 +17,7 @@ help:
 	@echo "make exercises  regenerate solutions/ and exercises/ from authoring/sources/ (and the README's points)"
 	@echo "make bench  time nn.GRU against the Triton kernels (GPU: writes bench/records/; CPU: interpreter, prints only)"
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-student.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt

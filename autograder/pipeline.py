@@ -46,6 +46,8 @@ class Outcome:
     seconds: float = 0.0
     answers: dict[str, str] = field(default_factory=dict)
     notebook: object = None
+    source: str = ""  # where the notebook was found in the submissions (a path in the folder or zip)
+    submitted: bytes | None = None  # the notebook as the student sent it
 
 
 @dataclass
@@ -100,7 +102,8 @@ def ensure_alembic_on_path() -> None:
 def grade_one(sub: Submission, spec: AssignmentSpec, skeleton, executor: Executor) -> Outcome:
     """Sanitize, run and judge one submission (runs in a worker thread; writes nothing shared)."""
     started = time.monotonic()
-    outcome = Outcome(sub.student, sub.digest, max_score=spec.total_points, repairs=list(sub.problems))
+    outcome = Outcome(sub.student, sub.digest, max_score=spec.total_points, repairs=list(sub.problems),
+                      source=sub.source, submitted=sub.data)
     if sub.data is None:
         outcome.fatal = "; ".join(sub.problems) or "no notebook"
     else:
@@ -174,7 +177,7 @@ def grade(spec: AssignmentSpec, submissions: Path, course: Course, workspace: Pa
     scratch = workspace / "scratch"
     scratch.mkdir(exist_ok=True)
     os.chmod(scratch, 0o711)
-    writer = record.Writer(workspace, db_url, spec, with_hidden)
+    writer = record.Writer(workspace, db_url, spec, with_hidden, course.source(spec), Path(submissions))
     outcomes: list[Outcome] = []
     if progress:
         progress.start(len(todo), skipped=len(skipped))
@@ -185,7 +188,7 @@ def grade(spec: AssignmentSpec, submissions: Path, course: Course, workspace: Pa
             for future in as_completed(futures):
                 outcome = future.result()
                 writer.record(outcome)  # the single writer
-                state.mark_done(outcome.student, outcome.digest, fingerprint, outcome.score)
+                state.mark_done(outcome, fingerprint)
                 outcomes.append(outcome)
                 if progress:
                     progress.advance(outcome)
