@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 from autograder import pipeline, sandbox
+from autograder.errors import UserError
+from autograder.text import terminal_line
 
 
 class Progress:
@@ -33,7 +35,8 @@ class Progress:
         elapsed = time.monotonic() - self.start_time
         left = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
         eta = "--:--" if left != left else f"{int(left) // 60:02d}:{int(left) % 60:02d}"
-        line = f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}  time left {eta}  {last[:24]:<24}"
+        line = f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}  time left {eta}  " \
+               f"{terminal_line(last)[:24]:<24}"
         self.stream.write(line)
         self.stream.flush()
 
@@ -54,8 +57,9 @@ def load_spec(name: str):
 def summary_table(result: pipeline.RunSummary) -> str:
     rows = [("student", "score", "repairs", "failures / reasons")]
     for o in result.outcomes:
-        reasons = [o.fatal] if o.fatal else o.failures
-        rows.append((o.student, f"{o.score:g}/{o.max_score:g}", str(len(o.repairs)), "; ".join(reasons)[:90]))
+        reasons = o.flags + ([o.fatal] if o.fatal else o.failures)
+        rows.append((terminal_line(o.student, 64), f"{o.score:g}/{o.max_score:g}", str(len(o.repairs)),
+                     terminal_line("; ".join(reasons))[:160]))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}" for r in rows]
     graded = len(result.outcomes)
@@ -85,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--unsafe", action="store_true",
                    help="run without the bubblewrap sandbox (student code can read and write your files!)")
     args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"--workers must be 1 or more, got {args.workers}")
     spec = load_spec(args.assignment)
     if args.unsafe:
         print("WARNING: --unsafe: student code runs without the sandbox, as you, and can read or change your files",
@@ -98,5 +104,11 @@ def main(argv: list[str] | None = None) -> int:
               "Install bubblewrap (apt-get install bubblewrap) or pass --unsafe to run student code unprotected.",
               file=sys.stderr)
         return 2
+    except UserError as exc:
+        print(f"\nerror: {terminal_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: what was recorded is kept; run the same command again to resume", file=sys.stderr)
+        return 130
     print(summary_table(result))
     return 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import html
 import json
 import os
 from pathlib import Path
@@ -21,6 +20,12 @@ import nbformat
 
 from autograder.notebook import grade_id, is_answer, is_test
 from autograder.spec import AssignmentSpec
+from autograder.text import html_text, printable
+
+#: Characters of one answer shown on the feedback page (the student has the rest in their notebook).
+ANSWER_SHOWN = 20_000
+#: Characters of one feedback line, a repair or a failure shown to the student.
+LINE_SHOWN = 1_000
 
 
 class State:
@@ -117,7 +122,7 @@ class Writer:
                 result = by_id.get(gid)
                 if result is not None:
                     text = f"autograder: {result.score:g} / {result.points:g}\n" + "".join(
-                        f"  {line}\n" for line in result.feedback)
+                        f"  {printable(line, LINE_SHOWN)}\n" for line in result.feedback)
                     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
             elif outcome.fatal and is_answer(cell):
                 cell.source = ""
@@ -155,7 +160,8 @@ class Writer:
 
 def feedback_html(outcome, spec: AssignmentSpec) -> str:
     """The student's feedback page: scores, named mistakes, repairs, their own answers; no test source."""
-    e = html.escape
+    def e(text, limit=LINE_SHOWN):
+        return html_text(text, limit)
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>{e(spec.name)}: feedback for {e(outcome.student)}</title>",
@@ -183,6 +189,6 @@ def feedback_html(outcome, spec: AssignmentSpec) -> str:
     if outcome.answers:
         parts.append("<h2>Your answers as graded</h2>")
         for gid, source in outcome.answers.items():
-            parts.append(f"<h3>{e(gid)}</h3><pre>{e(source)}</pre>")
+            parts.append(f"<h3>{e(gid)}</h3><pre>{e(source, ANSWER_SHOWN)}</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -16,7 +16,7 @@ from autograder import collect as collecting
 from autograder import executors, pipeline, sandbox
 from autograder.notebook import grade_id
 from autograder.sanitize import NotANotebook, sanitize
-from autograder.spec import AssignmentSpec, Check, ProbeError, Verdict
+from autograder.spec import AssignmentSpec, Check, ProbeError, Rules, Verdict
 
 
 def _cell(kind, source, **nbgrader):
@@ -76,7 +76,7 @@ SPEC = AssignmentSpec(
     checks=(
         Check("test_add", 1.0, "def probe(ns, inputs):\n    return {'y': ns['add'](inputs['a'], inputs['b'])}\n",
               lambda seed: [{"a": np.float64(1.5), "b": np.arange(3.0)}, {"a": 2.0, "b": -2.0}],
-              _judge_close("add"), forbidden=("np.add",), timeout_s=5.0),
+              _judge_close("add"), rules=Rules(modules=("numpy",), forbidden=("numpy.add",)), timeout_s=5.0),
         Check("test_scale", 2.0, "def probe(ns, inputs):\n    return {'y': ns['scale'](inputs['x'], inputs['s'])}\n",
               lambda seed: [{"x": np.random.default_rng(seed).normal(size=4), "s": 3.0}],
               _judge_close("scale"), timeout_s=5.0),
@@ -168,7 +168,7 @@ def test_collect_reads_an_lms_zip_without_extracting_it(tmp_path, release):
     found = {s.student: s for s in collecting.collect(archive, "toy", "toy.ipynb")}
     assert sorted(found) == ["Bob_Smith", "alice"]
     assert found["alice"].data == text.encode()
-    assert "recorded as 'Bob_Smith'" in found["Bob_Smith"].problems[0]
+    assert "recorded as 'Bob_Smith'" in found["Bob_Smith"].flags[0] and found["alice"].problems == []
 
 
 def test_collect_keeps_the_name_of_a_class_of_one(tmp_path, release):
