@@ -51,7 +51,7 @@ def build_job(clean: Sanitized, spec: AssignmentSpec, seed_of: Callable[[str], i
         checks.append({"grade_id": check.grade_id, "probe": check.probe, "cases": encoded,
                        "timeout_s": check.timeout_s, "guards": course_rules.guards_of(check.rules)})
     manifest = {"setup": spec.sandbox_setup, "cells": cells, "checks": checks, "cell_timeout_s": limits.cell_s,
-                "skip_cells": [], "skip_probes": []}
+                "max_array": channel.MAX_ARRAY, "skip_cells": [], "skip_probes": []}
     probe_limits = {c.grade_id: c.timeout_s for c in spec.checks}
     return Job(manifest, arrays, cell_limits, probe_limits), all_cases
 

@@ -31,8 +31,7 @@ _T0 = time.monotonic()
 
 import numpy as np
 
-_FD = int(sys.argv[2].split("=")[1]) if len(sys.argv) > 2 and sys.argv[2].startswith("--events-fd=") else 2
-_EVENTS = None if "--zygote" in sys.argv else os.fdopen(_FD, "w", buffering=1)
+_EVENTS = None  # the channel to the parent, opened by main() (or by the warm worker for its child)
 
 
 # Our own references, taken before any student code runs (which may replace the builtins).
@@ -137,14 +136,19 @@ def to_plain(value):
     return "npy", array
 
 
-def send_result(grade_id: str, k: int, result: dict, guarded: list[str]) -> None:
-    """Send one probe's result to the parent: JSON values inline, arrays as base64 ``.npy`` bytes."""
+def send_result(grade_id: str, k: int, result: dict, guarded: list[str], max_array: int) -> None:
+    """Send one probe's result to the parent: JSON values inline, arrays as base64 ``.npy`` bytes
+    (an array larger than the parent accepts is refused here, so one huge answer costs only its test)."""
     values = {}
     for key, value in result.items():
         kind, plain = to_plain(value)
         if kind == "npy":
+            array = np.array(plain, order="C")
+            if array.nbytes > max_array:
+                raise ValueError(f"{str(key).removeprefix('out.')} holds {array.nbytes / 2**20:.1f} MiB; the grader "
+                                 f"accepts at most {max_array / 2**20:g} MiB per array")
             buffer = io.BytesIO()
-            np.save(buffer, np.array(plain, order="C"), allow_pickle=False)
+            np.save(buffer, array, allow_pickle=False)
             values[str(key)] = {"type": "npy", "b64": base64.b64encode(buffer.getvalue()).decode("ascii")}
         else:
             values[str(key)] = {"type": "json", "value": plain}
@@ -341,13 +345,13 @@ def run_job(job_dir: str) -> None:
         except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt included
             emit(ev="cell", i=i, status="error", error=one_line(exc))
     for check in job["checks"]:
-        run_probes(job_dir, check, ns, guards[check["grade_id"]], skip_probes)
+        run_probes(job_dir, check, ns, guards[check["grade_id"]], skip_probes, job.get("max_array", 2**20))
     emit(ev="done")
     sys.stdout.flush()
     os._exit(0)  # do not run the student's atexit hooks or finalizers
 
 
-def run_probes(job_dir: str, check: dict, ns: dict, guard: Guard, skip_probes: set) -> None:
+def run_probes(job_dir: str, check: dict, ns: dict, guard: Guard, skip_probes: set, max_array: int) -> None:
     """Every case of one check, each between a ``probe start`` and a ``probe`` end event, its result
     (with what the guards saw) in between, as the parent's channel requires."""
     grade_id = check["grade_id"]
@@ -378,7 +382,7 @@ def run_probes(job_dir: str, check: dict, ns: dict, guard: Guard, skip_probes: s
                 guard.disarm()
             if not isinstance(result, dict):
                 raise TypeError(f"the probe returned {type(result).__name__}, not a dict")
-            send_result(grade_id, k, result, list(_SEEN))
+            send_result(grade_id, k, result, list(_SEEN), max_array)
         except Timeout:
             timed_out, status = True, "timeout"
             send_error(grade_id, k, "timeout", f"stopped after {check['timeout_s']:g} s", _SEEN)
@@ -574,10 +578,12 @@ def zygote(control_fd: int, uid: int, limits: dict) -> None:
 
 
 def main() -> None:
+    global _EVENTS
     args = dict(a.split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
     if "--zygote" in sys.argv:
         zygote(int(args["--control-fd"]), int(args["--uid"]), json.loads(args["--limits"]))
     else:
+        _EVENTS = os.fdopen(int(args.get("--events-fd", 2)), "w", buffering=1)
         run_job(sys.argv[1])
 
 

@@ -118,12 +118,27 @@ def _parents(path: str) -> list[str]:
 
 
 def library_paths() -> list[str]:
-    """What the sandbox may read besides /usr: the Python install, the venv, the course library."""
-    import gated
-
+    """What the sandbox may read besides /usr: the Python install and the venv. Never the course
+    library: the probes travel as text and the set-up is self-contained, and the references must
+    not be importable where student code runs."""
     paths = {os.path.realpath(sys.base_prefix), os.path.abspath(sys.prefix), os.path.realpath(sys.prefix)}
-    paths.add(str(Path(gated.__file__).resolve().parent))
     return sorted(p for p in paths if p != "/" and os.path.isdir(p))
+
+
+def hidden_paths() -> list[str]:
+    """The course's own packages where :func:`library_paths` would show them (``pip install .``
+    copies them into site-packages): the sandbox mounts an empty folder over each."""
+    import importlib.util
+
+    mounted = library_paths()
+    found = set()
+    for name in ("gated", "autograder", "authoring", "testbed"):
+        spec = importlib.util.find_spec(name)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            real = os.path.realpath(location)
+            if any(real.startswith(path + os.sep) for path in mounted):
+                found.add(real)
+    return sorted(found)
 
 
 def _python() -> str:
@@ -152,6 +167,8 @@ def command(job_dir: Path, uid: int, limits: Limits, events_fd: int) -> list[str
     for path in library_paths():
         args += ["--ro-bind", path, path]
         made.update(_parents(path))
+    for path in hidden_paths():
+        args += ["--tmpfs", path]
     args += ["--ro-bind", str(RUNNER), "/grader/runner.py", "--ro-bind", str(job_dir), "/job",
              "--size", str(limits.tmpfs_bytes), "--perms", "01777", "--tmpfs", "/work/submission"]
     made.update(["/grader", "/work"])
