@@ -55,15 +55,15 @@ def judge_check(check: Check, cases: list, results: list[Result], breaks: Breaks
         return CheckResult(check.grade_id, check.points, 0.0,
                            [f"0 points: your answers use {_listed(breaks.hidden)}, which hide what the code calls "
                             "or change what other code sees; the grader cannot check such answers, so every test "
-                            "that limits what an answer may use scores 0"], ["forbidden"])
+                            "that limits what an answer may use scores 0"], errors + ["forbidden"])
     if breaks and breaks.used:
         return CheckResult(check.grade_id, check.points, 0.0,
                            [f"0 points: your answer uses {_listed(breaks.used)}, which this test does not allow "
-                            "(write the computation yourself)"], ["forbidden"])
+                            "(write the computation yourself)"], errors + ["forbidden"])
     if guarded:
         return CheckResult(check.grade_id, check.points, 0.0,
                            [f"0 points: while this test ran, your code ran {_listed(guarded)}, which this test "
-                            "does not allow (write the computation yourself)"], ["forbidden"])
+                            "does not allow (write the computation yourself)"], errors + ["forbidden"])
     try:
         verdict = check.judge(cases, results)
         if not isinstance(verdict, Verdict):

@@ -167,10 +167,12 @@ def sanitize(data: bytes, skeleton: nbformat.NotebookNode) -> Sanitized:
             cell.source = "\n\n".join(s.rstrip("\n") for s in answers[gid])
             taken[gid] = cell.source
     foreign = ""
-    if not seen_tests and not answers and not any(_found_by_text(c, student) for c in skel if _norm(_source(c))) \
-            and any(grade_id(c) for c in student):
-        foreign = ("this notebook is not this assignment's: none of its cells belong to it (another "
-                   "assignment's notebook submitted under this one?)")
+    their_tests = {grade_id(c) for c in student if is_test(c)}
+    if (their_tests and not their_tests & {grade_id(c) for c in skel if is_test(c)}) or (
+            not seen_tests and not answers and any(grade_id(c) for c in student)
+            and not any(_found_by_text(c, student) for c in skel if _norm(_source(c)))):
+        foreign = ("this notebook is not this assignment's: none of its test cells belongs to it (another "
+                   f"assignment's notebook submitted under this one? its tests: {', '.join(sorted(their_tests))[:120]})")
     return Sanitized(notebook=notebook, answers=taken, repairs=_unique(repairs), foreign=foreign)
 
 

@@ -149,7 +149,7 @@ def planted_mistakes() -> list[PlantedMistake]:
         P("frobenius", "gru", "answer_gradient_flow",
           (("ord=2", 'ord="fro"'),), {"test_gradient_flow": _m("frobenius_norm")}),
         P("flow_bias_both", "gru", "answer_gradient_flow",
-          (("bias_hh[6:12] = 0.0", "bias_hh[6:12] = 3.0"),), {"test_gradient_flow": _m("flow_bias_both")}),
+          (("keep_hh[6:12] = 0.0", "keep_hh[6:12] = 3.0"),), {"test_gradient_flow": _m("flow_bias_both")}),
         P("no_bias_hr", "gru", "answer_gates",
           ((RESET_GATE, RESET_GATE.replace(" + bias_hh[rows])", ")")),),
           {"test_reset_gate": _m("no_bias_hr"), "test_gru_cell": _m("no_bias_hr"),

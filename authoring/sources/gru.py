@@ -339,10 +339,10 @@ def gradient_flow_norms(problem):
         return torch.linalg.matrix_norm(jacobian, ord=2).item()
 
     norm = spectral_norm(problem["weight_ih"], problem["weight_hh"], problem["bias_ih"], problem["bias_hh"])
-    bias_ih, bias_hh = problem["bias_ih"].clone(), problem["bias_hh"].clone()
-    bias_ih[6:12] = 3.0
-    bias_hh[6:12] = 0.0
-    return norm, spectral_norm(problem["weight_ih"], problem["weight_hh"], bias_ih, bias_hh)
+    keep_ih, keep_hh = problem["bias_ih"].clone(), problem["bias_hh"].clone()
+    keep_ih[6:12] = 3.0
+    keep_hh[6:12] = 0.0
+    return norm, spectral_norm(problem["weight_ih"], problem["weight_hh"], keep_ih, keep_hh)
     ### END SOLUTION
 ''')
     nb.test("test_gradient_flow", 'check_gradient_flow(gradient_flow_norms)',
