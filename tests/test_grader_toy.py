@@ -347,3 +347,56 @@ def test_cli_grades_a_class_and_prints_a_summary(tmp_path):
     assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "grading" / "gradebook.db").exists()
     assert (tmp_path / "grading" / "feedback" / "dana" / "gru" / "gru.html").exists()
     assert (tmp_path / "grading" / "autograded" / "dana" / "gru" / "gru.ipynb").exists()
+
+
+# ----------------------------------------------------------------- the hidden-case secret
+
+def test_hidden_cases_come_from_a_secret_per_workspace_student_and_submission(tmp_path):
+    from autograder import workspace as workspaces
+
+    key = workspaces.secret(tmp_path)
+    path = tmp_path / workspaces.SECRET
+    assert path.stat().st_mode & 0o777 == 0o600 and len(path.read_text().strip()) == 64
+    assert workspaces.secret(tmp_path) == key  # created once
+    seeds = {workspaces.case_seed(key, "gru", student, digest, "test_gru_cell")
+             for student in ("alice", "bob") for digest in ("d1", "d2")}
+    (tmp_path / "elsewhere").mkdir()
+    other = workspaces.case_seed(workspaces.secret(tmp_path / "elsewhere"), "gru", "alice", "d1", "test_gru_cell")
+    assert len(seeds) == 4 and other not in seeds
+
+
+def test_a_job_holds_the_cases_never_the_secret_or_a_seed(tmp_path, release):
+    from autograder import jobs, workspace as workspaces
+
+    key = workspaces.secret(tmp_path)
+    clean = sanitize(nbformat.writes(_submission(release, GOOD)).encode(), release)
+    seed = workspaces.case_seed(key, "toy", "alice", "d", "test_scale")
+    job, _ = jobs.build_job(clean, SPEC, lambda gid: seed, sandbox.Limits())
+    folder = job.write(tmp_path / "job")
+    everything = b"".join(p.read_bytes() for p in folder.iterdir())
+    assert key.hex().encode() not in everything and str(seed).encode() not in everything
+
+
+@pytest.mark.slow
+def test_rotating_the_secret_regrades_every_submission(tmp_path, release):
+    from autograder import workspace as workspaces
+
+    root = tmp_path / "course"
+    _course(root)
+    subs = _class(tmp_path / "subs", release, {"alice": GOOD, "bob": {}})
+    ws = tmp_path / "grading"
+    pipeline.grade(SPEC, subs, pipeline.Course(root), ws, unsafe=True)
+    kept = pipeline.grade(SPEC, subs, pipeline.Course(root), ws, unsafe=True)
+    (ws / workspaces.SECRET).unlink()
+    rotated = pipeline.grade(SPEC, subs, pipeline.Course(root), ws, unsafe=True)
+    assert (sorted(kept.skipped), sorted(o.student for o in rotated.outcomes)) == (["alice", "bob"], ["alice", "bob"])
+    assert [o.score for o in rotated.outcomes] == [3.0, 0.0]
+
+
+def test_an_unreadable_secret_is_a_clear_error(tmp_path):
+    from autograder import workspace as workspaces
+    from autograder.errors import UserError
+
+    (tmp_path / workspaces.SECRET).write_text("not hex")
+    with pytest.raises(UserError, match="restore it from your backup"):
+        workspaces.secret(tmp_path)
