@@ -178,3 +178,10 @@ def test_two_grading_runs_on_one_workspace_the_second_refuses_and_the_first_is_u
     assert first.returncode == 0, err[-2000:]
     rows = (tmp_path / "w" / "gru-grades.csv").read_text().splitlines()[1:]
     assert sorted(r.split(",")[0] + ":" + r.split(",")[2] for r in rows) == ["alice:20", "bob:20", "carol:20"]
+
+
+def test_a_postgresql_server_that_is_not_there(capsys, tmp_path):
+    subs = _class(tmp_path / "subs", {"alice": HONEST})
+    url = f"postgresql://postgres@/gradebook?host={tmp_path / 'no-server'}"
+    _refused(*_grade(capsys, "--submissions", str(subs), "--workspace", str(tmp_path / "w"), "--db", url),
+             "cannot be used (connection")
