@@ -46,6 +46,10 @@ INTROSPECTION = {"gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "
                  "f_locals", "f_trace", "tb_frame", "tb_next", "co_code", "co_consts", "co_names",
                  "tofile"}
 
+#: The longest answer cell the analysis reads (an honest one is a few KiB; parsing costs memory and
+#: time in the trusted grader, so a longer one is not checked, and breaks every rule).
+MAX_SOURCE = 64 * 1024
+
 #: The only dunders an answer may name: ``super().__init__()``, and names (plain strings).
 DUNDERS = {"__init__", "__name__", "__qualname__", "__doc__"}
 
@@ -103,12 +107,22 @@ def python_source(source: str) -> str:
         return source
 
 
+class Unreadable(ValueError):
+    """Code the runner could run but the analysis cannot read: too long, or nested too deeply."""
+
+
 def parse(source: str) -> ast.Module | None:
-    """The cell's syntax tree (magics translated), or None when it does not compile (it cannot run)."""
+    """The cell's syntax tree (magics translated), or None when it does not compile (it cannot run);
+    raises :class:`Unreadable` for code too long or too deeply nested to check."""
+    if len(source) > MAX_SOURCE:
+        raise Unreadable(f"an answer of {len(source) // 1024} KiB, longer than the {MAX_SOURCE // 1024} KiB the "
+                         "grader checks")
     try:
         return ast.parse(python_source(source))
     except (SyntaxError, ValueError):
         return None
+    except (RecursionError, MemoryError):
+        raise Unreadable("code nested too deeply to check") from None
 
 
 def _magic_bodies(tree: ast.AST) -> list[tuple[str, int]]:
@@ -283,7 +297,10 @@ class _Bindings:
         for _ in range(4):
             changed = False
             for name, value_node in self.pending:
-                known = self.chain(value_node)
+                try:
+                    known = self.chain(value_node)
+                except RecursionError:  # a chain too long to follow: its cell is reported unreadable
+                    continue
                 entries = self.values.get(name, [])
                 if known is not None and UNKNOWN in entries:
                     entries[entries.index(UNKNOWN)] = known
@@ -545,15 +562,19 @@ def analyse(answers: dict[str, str], setup: str, importable: set[str]) -> dict[s
     if setup_tree is not None:
         bindings.add_tree(setup_tree)
     trees: dict[str, list[tuple[ast.Module, int]]] = {}
+    unreadable: dict[str, str] = {}
     for cell, source in answers.items():
-        tree = parse(source)
         parts: list[tuple[ast.Module, int]] = []
-        if tree is not None:
-            parts.append((tree, 0))
-            for body, line in _magic_bodies(tree):
-                inner = parse(body)
-                if inner is not None:
-                    parts.append((inner, line))
+        try:
+            tree = parse(source)
+            if tree is not None:
+                parts.append((tree, 0))
+                for body, line in _magic_bodies(tree):
+                    inner = parse(body)
+                    if inner is not None:
+                        parts.append((inner, line))
+        except Unreadable as why:
+            unreadable[cell], parts = str(why), []
         trees[cell] = parts
         for part, _ in parts:
             bindings.add_tree(part)
@@ -561,10 +582,15 @@ def analyse(answers: dict[str, str], setup: str, importable: set[str]) -> dict[s
     info: dict[str, CellInfo] = {}
     for cell, parts in trees.items():
         result = CellInfo()
-        for tree, offset in parts:
-            result.defined |= _top_level_defined(tree)
-            result.used |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-            _Visitor(cell, bindings, result.findings, offset).visit(tree)
+        try:
+            for tree, offset in parts:
+                result.defined |= _top_level_defined(tree)
+                result.used |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+                _Visitor(cell, bindings, result.findings, offset).visit(tree)
+        except RecursionError:
+            unreadable[cell] = "code nested too deeply to check"
+        if cell in unreadable:
+            result.findings.append(Finding(cell, 1, "hidden", unreadable[cell]))
         info[cell] = result
     return info
 
@@ -587,5 +613,5 @@ def resolve(dotted: str, importable: set[str] | None = None) -> Any:
     raise LookupError(f"{dotted}: no such module")
 
 
-__all__ = ["CellInfo", "Finding", "HIDING_BUILTINS", "analyse", "is_library_data", "parse", "python_source",
+__all__ = ["CellInfo", "Finding", "HIDING_BUILTINS", "MAX_SOURCE", "Unreadable", "analyse", "is_library_data", "parse", "python_source",
            "resolve"]

@@ -127,11 +127,16 @@ def grade_one(sub: Submission, spec: AssignmentSpec, skeleton, executor: Executo
         with executor.slot() as slot:
             ran = run_submission(slot, job, cases, clean, executor.limits)
         outcome.failures, outcome.output_excerpt = ran.failures, ran.output[-4000:]
-        breaks = judging.rule_breaks(spec, clean.notebook, clean.answers)
-        for check in spec.checks:
-            gid = check.grade_id
-            outcome.checks.append(judging.judge_check(check, cases[gid], ran.results[gid], breaks[gid],
-                                                      ran.guarded[gid]))
+        try:
+            breaks = judging.rule_breaks(spec, clean.notebook, clean.answers)
+        except Exception as exc:  # noqa: BLE001 - a fault of the grader's must not stop the class's grading
+            outcome.fatal = (f"the grader could not check what this notebook's answers use ({type(exc).__name__}: "
+                             f"{str(exc)[:200]}); tell your instructor")
+        else:
+            for check in spec.checks:
+                gid = check.grade_id
+                outcome.checks.append(judging.judge_check(check, cases[gid], ran.results[gid], breaks[gid],
+                                                          ran.guarded[gid]))
     if outcome.fatal:
         outcome.checks = [judging.CheckResult(c.grade_id, c.points, 0.0, [outcome.fatal]) for c in spec.checks]
     outcome.score = round(sum(c.score for c in outcome.checks), 6)

@@ -244,3 +244,15 @@ def test_every_forbidden_name_of_the_rules_resolves():
     for name in {*rules.RECURRENT, *rules.AUTOGRAD, *rules.HIDING,
                  *(n for spec in SPECS.values() for c in spec.checks if c.rules for n in c.rules.forbidden)}:
         analysis.resolve(name)
+
+
+@pytest.mark.parametrize("source, why", [("x = 1\n" * 20_000, "longer than the 64 KiB"),
+                                         ("x = " + "+".join(["1"] * 3000), "nested too deeply"),
+                                         ("x = torch" + ".nn" * 15_000, "nested too deeply")])
+def test_an_answer_too_long_or_too_deep_to_read_breaks_every_test_quickly(source, why):
+    import time
+
+    started = time.perf_counter()
+    breaks = breaks_with({"answer_unpack": source})
+    assert all(any(why in h for h in b.hidden) for b in breaks.values())
+    assert time.perf_counter() - started < 5
