@@ -19,7 +19,7 @@ matches ("you applied the reset gate before the recurrent product", "z and 1 −
 or where the largest difference is. Do not use `nn.GRU`, `nn.GRUCell`, `torch.gru_cell`, `_VF`
 or the course library's reference cells (`gated.cells`) in your answers: an answer that does scores
 zero for that part. Plain tensor operations (`@`, `torch.sigmoid`, `torch.tanh`, indexing,
-`torch.cat`) are all you need. Do not modify the inputs in place. Before submitting, restart the
+`torch.cat`) are all you need. {answer_rules} Do not modify the inputs in place. Before submitting, restart the
 kernel and run all cells (and `nbgrader validate gru.ipynb` if you have nbgrader).
 
 The graders run more tests than you see (other seeds and shapes: batch 1, sequence length 1, input
