@@ -325,3 +325,20 @@ def test_corpus_nbgrader_sees_the_autograded_submissions(corpus_run):
     assert set(by_student) == set(corpus_run["by_student"])
     assert all(s["autograded"] for s in submissions)
     assert by_student["victim"]["score"] == pytest.approx(FULL)
+
+
+@pytest.mark.slow
+def test_corpus_in_one_run_loses_nothing_and_prints_what_it_cost(corpus_run):
+    """The figures of the one run (pytest -s shows them): wrong, lost, processes left, peak memory of
+    this process (the grader and pytest), the largest feedback page, the time."""
+    by_student = corpus_run["by_student"]
+    wrong = sorted(n for n, (score, _) in EXPECTED.items() if n in by_student and by_student[n].score != score)
+    lost = sorted(n for n in EXPECTED if n not in by_student)
+    pages = list((corpus_run["workspace"] / "feedback").rglob("*.html"))
+    largest = max(pages, key=lambda p: p.stat().st_size)
+    peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    print(f"\ncorpus: {len(by_student)} submissions graded in one run in {corpus_run['seconds']:.1f} s; wrong "
+          f"{len(wrong)}, lost {len(lost)}, processes left {len(corpus_run['leftover'])}; peak RSS of this "
+          f"process {peak / 1024:.0f} MiB; largest feedback {largest.stat().st_size / 1024:.0f} KiB "
+          f"({largest.parent.parent.name})")
+    assert (wrong, lost, corpus_run["leftover"]) == ([], [], [])

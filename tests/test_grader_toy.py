@@ -400,3 +400,14 @@ def test_an_unreadable_secret_is_a_clear_error(tmp_path):
     (tmp_path / workspaces.SECRET).write_text("not hex")
     with pytest.raises(UserError, match="restore it from your backup"):
         workspaces.secret(tmp_path)
+
+
+def test_a_notebook_renamed_by_an_lms_is_the_notebook_not_a_repair(tmp_path, release):
+    text = nbformat.writes(_submission(release, GOOD))
+    (tmp_path / "lms").mkdir()
+    for name in ("alice_12345_attempt_2026-12-01-10-00-00_toy.ipynb", "bob_77_toy-1.ipynb", "carol_toy (2).ipynb",
+                 "dana_homework.ipynb"):
+        (tmp_path / "lms" / name).write_text(text)
+    found = {s.student: s.problems for s in collecting.collect(tmp_path / "lms", "toy", "toy.ipynb")}
+    assert found == {"alice": [], "bob": [], "carol": [],
+                     "dana": ["notebook named 'dana_homework.ipynb' instead of 'toy.ipynb': graded anyway"]}
