@@ -595,7 +595,7 @@ def analyse(answers: dict[str, str], setup: str, importable: set[str]) -> dict[s
     return info
 
 
-def resolve(dotted: str, importable: set[str] | None = None) -> Any:
+def resolve(dotted: str) -> Any:
     """The library object a trusted dotted name (a rule's ``forbidden`` entry) names; raises
     LookupError when there is none."""
     parts = dotted.split(".")

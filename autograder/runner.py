@@ -245,6 +245,8 @@ class Guard:
 
     @staticmethod
     def _resolve(importlib, dotted: str):
+        """The function a dotted name names (as autograder.analysis.resolve; the runner imports
+        nothing of the grader's), or None."""
         parts = dotted.split(".")
         for i in range(len(parts), 0, -1):
             try:
