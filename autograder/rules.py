@@ -74,16 +74,10 @@ NO_AUTOGRAD = Rules(modules=BASE_MODULES, forbidden=RECURRENT + AUTOGRAD, attrib
                     guards=("recurrent", "autograd"))
 
 
-def with_modules(rules: Rules, *modules: str) -> Rules:
-    """``rules`` with more modules allowed."""
-    return Rules(rules.modules + tuple(m for m in modules if m not in rules.modules), rules.forbidden,
-                 rules.attributes, rules.guards)
-
-
 def guards_of(rules: Rules | None) -> list[dict]:
     """The guard specifications the runner arms for a test with ``rules``."""
     return [GUARDS[name] for name in (rules.guards if rules else ())]
 
 
 __all__ = ["AUTOGRAD", "AUTOGRAD_ATTRIBUTES", "AUTOGRAD_MODULES", "BASE_MODULES", "GUARDS", "HIDING",
-           "NO_AUTOGRAD", "PLAIN", "RECURRENT", "guards_of", "with_modules"]
+           "NO_AUTOGRAD", "PLAIN", "RECURRENT", "guards_of"]
