@@ -110,11 +110,23 @@ class Builder:
         for cell in self.cells:
             if cell.cell_type == "markdown" and "{points_table}" in cell.source:
                 cell.source = cell.source.replace("{points_table}", self.points_table())
+            if cell.cell_type == "markdown" and "{answer_rules}" in cell.source:
+                cell.source = cell.source.replace("{answer_rules}", answer_rules(self.spec))
         nb = nbformat.v4.new_notebook(cells=self.cells)
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.metadata["language_info"] = {"name": "python"}
         nb.metadata["generated"] = {"from": source_file(self.name), "by": "make exercises"}
         return nb
+
+
+def answer_rules(spec: AssignmentSpec) -> str:
+    """What the answers may import and do, from the grading spec's rules, in a sentence for students."""
+    from autograder.judge import allowed_modules
+
+    modules = ", ".join(f"`{m}`" for m in sorted(allowed_modules(spec)))
+    return (f"Your answers may import only {modules}. Code the grader cannot check scores zero for every "
+            "test: names built at run time (`getattr` on a library with a computed name, `eval`, `exec`, "
+            "`globals()`), private attributes (`torch._VF`), other modules, or writes into a library.")
 
 
 def build(name: str) -> Builder:
