@@ -18,6 +18,8 @@ from autograder.spec import AssignmentSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = tuple(SPECS)  # course order: gru, bptt, lstm, lstm_kernel
+#: The grade id of every exercise's first code cell, which installs the course where it is missing.
+INSTALL_CELL = "install_course"
 
 
 def source_file(name: str) -> str:
@@ -70,7 +72,12 @@ class Builder:
         self._add(nbformat.v4.new_code_cell(text.strip("\n"), metadata=_meta(self._id("code", grade_id))))
 
     def setup(self) -> None:
-        """The set-up cell: the grading spec's set-up, which the grader's sandbox runs too."""
+        """The install cell (on Colab, or any Jupyter without the course, it installs the course
+        library, as the chapters' notebooks do; elsewhere it does nothing), then the set-up cell: the
+        grading spec's set-up. Both are locked; the grader runs neither (its sandbox has its own)."""
+        from sitebuild.notebook_links import configured_repository, install_cell
+
+        self.code(install_cell(configured_repository(ROOT / "_config.yml")), grade_id=INSTALL_CELL)
         self.code(self.spec.setup)
 
     def answer(self, grade_id: str, text: str) -> None:
