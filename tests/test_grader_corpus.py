@@ -212,7 +212,7 @@ def test_corpus_names_odd_and_colliding_students_for_the_instructor(corpus_run):
         assert any(flag in f for f in by_student[name].flags), (name, by_student[name].flags)
     from autograder.cli import summary_table
 
-    table = summary_table(corpus_run["summary"])
+    table = summary_table(corpus_run["summary"], "gru", width=1000)
     assert all(flag.split(": ")[0] in table for flag in FLAGGED.values()), table
 
 
@@ -260,7 +260,7 @@ def test_corpus_feedback_is_bounded_and_escaped(corpus_run):
 def test_corpus_summary_reaches_the_terminal_without_control_characters(corpus_run):
     from autograder.cli import summary_table
 
-    table = summary_table(corpus_run["summary"])
+    table = summary_table(corpus_run["summary"], "gru")
     assert not any(ord(c) < 32 and c != "\n" or 0x7f <= ord(c) < 0xa0 or c == "\u202e" for c in table)
 
 
