@@ -92,11 +92,14 @@ def summary_table(result: pipeline.RunSummary, assignment: str, width: int | Non
                      f"{repairs:>{widths[2]}}  {wrapped[0]}")
         lines += [" " * indent + more for more in wrapped[1:]]
     scores = class_scores(result.csv, {r[0] for r in rows})
-    mean = f"{sum(scores) / len(scores):.2f}" if scores else "-"
+    specs = importlib.import_module("autograder.assignments").SPECS
+    total = specs[assignment].total_points if assignment in specs else None
+    mean = (f"{sum(scores) / len(scores):.2f}" + (f"/{total:g}" if total else "") + f" over {len(scores)} students"
+            if scores else "-")
     lines.append("")
     lines.append(f"graded {len(result.outcomes)}, kept {len(result.skipped)} unchanged, not gradable "
                  f"{sum(1 for o in result.outcomes if o.fatal)}, repaired "
-                 f"{sum(1 for o in result.outcomes if o.repairs)}, mean {mean} of {len(scores)}, "
+                 f"{sum(1 for o in result.outcomes if o.repairs)}, mean {mean}, "
                  f"in {result.seconds:.1f} s")
     lines.append(f"gradebook, {result.csv.name}, autograded/ and feedback/ in {result.workspace}")
     return "\n".join(lines)

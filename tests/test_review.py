@@ -71,7 +71,7 @@ def test_a_rerun_that_keeps_everyone_reports_their_mean(tmp_path):
     for o in kept:
         state.mark_done(o, "fingerprint")
     table = cli.summary_table(run_summary(tmp_path, [], skipped=[(o.student, o.score) for o in kept]), "gru")
-    assert "mean 19.50 of 2" in table
+    assert "mean 19.50/20 over 2 students" in table
     assert "ada" in table and "(kept) update_swapped" in table
 
 
