@@ -14,17 +14,24 @@ installed, and no other cell installs anything: checked below), each group a fre
 torch-only environment. The exercise notebooks run with their answer cells filled in from
 solutions/ (released as they are, they stop at the first `raise NotImplementedError()`).
 
+The notebooks run as many at a time as there are cores, the longest of the last run first. So that
+no two pip runs share an environment, each environment's first cell runs once, alone, before the
+notebooks do: a first cell installs only what is missing, so each notebook's own first cell then
+finds its environment complete and installs nothing.
+
 Times per notebook go to _build/test-artifacts/colab-times.json.
 """
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import jupytext
@@ -81,6 +88,8 @@ def first_code_cell(nb) -> str:
     return next((c.source for c in nb.cells if c.cell_type == "code"), "")
 
 
+TIMES = ARTIFACTS / "colab-times.json"
+
 CASES = ([pytest.param(("chapter", p), id=p.relative_to(ROOT).as_posix()) for p in chapter_sources()]
          + [pytest.param(("exercise", p), id=p.relative_to(ROOT).as_posix(),
                          marks=pytest.mark.xfail(raises=MissingInstallCell, strict=True, reason=(
@@ -128,14 +137,6 @@ def environments(torch_only, tmp_path_factory):
     return for_first_cell
 
 
-@pytest.fixture(scope="module")
-def times():
-    results: dict[str, float] = {}
-    yield results
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "colab-times.json").write_text(json.dumps(results, indent=1))
-
-
 def run_fresh(nb, venv: Path, course: Path, workdir: Path) -> None:
     """Execute ``nb`` top to bottom in a kernel of ``venv``, its install source redirected to ``course``."""
     from jupyter_client.kernelspec import KernelSpecManager
@@ -166,17 +167,56 @@ def run_fresh(nb, venv: Path, course: Path, workdir: Path) -> None:
         raise
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_the_notebook_runs_with_only_torch_and_its_first_cell(case, site_html, environments, course_copy,
-                                                             times, tmp_path):
-    kind, source = case
-    nb = chapter_notebook(site_html, source) if kind == "chapter" else filled_exercise(source)
-    venv = environments(first_code_cell(nb))
+def run_case(nb, venv: Path, course: Path, workdir: Path) -> tuple[str, str, float]:
+    """In a worker process: run_fresh, reported as (outcome, message, seconds), outcome "ok",
+    "missing-install-cell" or "failed" (plain values: an nbclient error may not survive pickling)."""
     start = time.perf_counter()
     try:
-        run_fresh(nb, venv, course_copy, tmp_path / "content")
-    finally:
-        times[source.relative_to(ROOT).as_posix()] = round(time.perf_counter() - start, 1)
+        run_fresh(nb, venv, course, workdir)
+        outcome, message = "ok", ""
+    except MissingInstallCell as error:
+        outcome, message = "missing-install-cell", str(error)
+    except Exception as error:  # noqa: BLE001 - reported by the notebook's own test, with its text
+        outcome, message = "failed", f"{type(error).__name__}: {error}"
+    return outcome, message, time.perf_counter() - start
+
+
+def case_notebook(case, site_html: Path) -> nbformat.NotebookNode:
+    kind, source = case
+    return chapter_notebook(site_html, source) if kind == "chapter" else filled_exercise(source)
+
+
+@pytest.fixture(scope="module")
+def outcomes(site_html, environments, course_copy, tmp_path_factory) -> dict[str, tuple[str, str, float]]:
+    """Every case run in its fresh environment, one per core at a time: case id -> run_case's answer."""
+    cases = {param.id: param.values[0] for param in CASES}
+    notebooks = {name: case_notebook(case, site_html) for name, case in cases.items()}
+    venvs = {name: environments(first_code_cell(nb)) for name, nb in notebooks.items()}
+    work = tmp_path_factory.mktemp("colab-runs")
+    # each environment's first cell once, alone, one environment after the other (pip builds the
+    # course in its source folder); a first cell that fails here fails again in its notebook's run
+    first_cells = {first_code_cell(nb): venvs[name] for name, nb in notebooks.items()}
+    for i, (cell, venv) in enumerate(first_cells.items()):
+        run_case(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)]), venv, course_copy,
+                 work / f"setup-{i}")
+    last = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    order = sorted(cases, key=lambda name: (name in last, -last.get(name, 0)))      # never timed first
+    with ProcessPoolExecutor(max_workers=len(os.sched_getaffinity(0)),
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {name: pool.submit(run_case, notebooks[name], venvs[name], course_copy, work / f"run-{i}")
+                   for i, name in enumerate(order)}
+        results = {name: future.result() for name, future in futures.items()}
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    TIMES.write_text(json.dumps({name: round(results[name][2], 1) for name in cases}, indent=1))
+    return results
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_notebook_runs_with_only_torch_and_its_first_cell(case, outcomes, request):
+    outcome, message, _ = outcomes[request.node.callspec.id]
+    if outcome == "missing-install-cell":
+        raise MissingInstallCell(message)
+    assert outcome == "ok", message
 
 
 def test_the_check_covers_every_notebook_the_site_links_to(site_html: Path):
