@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 from autograder import feedback, pipeline, sandbox
+from autograder.errors import UserError
+from autograder.text import terminal_line
 
 
 class Progress:
@@ -39,7 +41,7 @@ class Progress:
     def advance(self, outcome) -> None:
         self.done += 1
         if self.bar is not None:
-            self.bar.set_postfix_str(feedback.clean_text(outcome.student)[:24], refresh=False)
+            self.bar.set_postfix_str(terminal_line(outcome.student, 24), refresh=False)
             self.bar.update(1)
         elif self.done % self.every == 0 or self.done == self.total:
             elapsed = time.monotonic() - self.start_time
@@ -71,11 +73,12 @@ def summary_table(result: pipeline.RunSummary, assignment: str, width: int | Non
     state = record.State(result.workspace / "state" / assignment)
     rows = []
     for o in result.outcomes:
-        rows.append((o.student, f"{o.score:g}/{o.max_score:g}", str(len(o.repairs)), feedback.diagnosis(o)))
+        rows.append((terminal_line(o.student, 64), f"{o.score:g}/{o.max_score:g}", str(len(o.repairs)),
+                     [*feedback.diagnosis(o), *o.flags]))
     for student in result.skipped:
         kept = state.read(student)
         score = f"{kept.get('score', 0):g}/{kept.get('max_score', 0):g}" if "max_score" in kept else "kept"
-        rows.append((student, score, "", ["(kept) " + "; ".join(kept.get("diagnosis", []))]))
+        rows.append((terminal_line(student, 64), score, "", ["(kept) " + "; ".join(kept.get("diagnosis", []))]))
     rows.sort(key=lambda r: r[0])
     head = ("student", "score", "repairs", "lost points")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
@@ -83,9 +86,9 @@ def summary_table(result: pipeline.RunSummary, assignment: str, width: int | Non
     lines = [f"{head[0]:<{widths[0]}}  {head[1]:>{widths[1]}}  {head[2]:>{widths[2]}}  {head[3]}",
              "-" * min(width, 120)]
     for student, score, repairs, why in rows:
-        text = feedback.clean_text("; ".join(why)) or "-"
+        text = terminal_line("; ".join(why)) or "-"
         wrapped = textwrap.wrap(text, max(30, width - indent)) or [""]
-        lines.append(f"{feedback.clean_text(student):<{widths[0]}}  {score:>{widths[1]}}  "
+        lines.append(f"{student:<{widths[0]}}  {score:>{widths[1]}}  "
                      f"{repairs:>{widths[2]}}  {wrapped[0]}")
         lines += [" " * indent + more for more in wrapped[1:]]
     scores = class_scores(result.csv, {r[0] for r in rows})
@@ -151,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--course", help="the course id, with --exchange")
     f.add_argument("--exchange-root", help="the exchange's folder, with --exchange (default: nbgrader's)")
     args = parser.parse_args(argv)
+    if getattr(args, "workers", None) is not None and args.workers < 1:
+        parser.error(f"--workers must be 1 or more, got {args.workers}")
     spec = load_spec(args.assignment)
     if args.command == "feedback":
         return hand_back(args, spec)
@@ -166,5 +171,11 @@ def main(argv: list[str] | None = None) -> int:
               "Install bubblewrap (apt-get install bubblewrap) or pass --unsafe to run student code unprotected.",
               file=sys.stderr)
         return 2
+    except UserError as exc:
+        print(f"\nerror: {terminal_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: what was recorded is kept; run the same command again to resume", file=sys.stderr)
+        return 130
     print(summary_table(result, spec.name))
     return 0

@@ -7,30 +7,26 @@ never any test source. Student-controlled text goes through :func:`student_text`
 """
 from __future__ import annotations
 
-import re
 from collections import Counter
 from pathlib import Path
 
 import jinja2
 import markupsafe
 
+from autograder.text import html_text
 from gated.checks import MISTAKES
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+#: Characters of one feedback line, repair or failure shown (the page stays small whatever a
+#: submission raises), and of one answer (the student has the rest in their notebook).
+LINE_SHOWN = 1_000
+ANSWER_SHOWN = 20_000
 
 
-def clean_text(text: object) -> str:
-    """Student-controlled text made safe to print: control characters (ANSI escapes, carriage
-    returns, bidirectional overrides) removed; newlines and tabs kept."""
-    # One function for the terminal and the page; the integrity helper's shared escaper replaces it.
-    return _CONTROL.sub("", str(text))
-
-
-def student_text(text: object) -> markupsafe.Markup:
-    """The template's ``student`` filter: :func:`clean_text`, then HTML-escaped."""
-    return markupsafe.escape(clean_text(text))
+def student_text(text: object, limit: int = LINE_SHOWN) -> markupsafe.Markup:
+    """The template's ``student`` filter: :func:`autograder.text.html_text`, clipped to ``limit``."""
+    return markupsafe.Markup(html_text(text, limit))
 
 
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
@@ -107,4 +103,5 @@ def feedback_html(outcome, spec) -> str:
         fix_first=fix_first(outcome),
         tests=[{"grade_id": c.grade_id, "score": f"{c.score:g}", "points": f"{c.points:g}",
                 "mark": _mark(c.score, c.points), "feedback": c.feedback} for c in outcome.checks],
-        repairs=outcome.repairs, failures=outcome.failures, answers=list(outcome.answers.items()))
+        repairs=outcome.repairs, failures=outcome.failures, answers=list(outcome.answers.items()),
+        answer_shown=ANSWER_SHOWN)

@@ -31,6 +31,8 @@ import nbformat
 from autograder import feedback
 from autograder.notebook import grade_id, is_answer, is_test
 from autograder.spec import AssignmentSpec
+from autograder.feedback import LINE_SHOWN
+from autograder.text import printable
 
 
 #: What nbgrader's exchange leaves beside a submitted notebook and its feedback needs again.
@@ -261,7 +263,7 @@ class Writer:
 
 def verdict_outputs(result) -> list:
     """A test cell's outputs for a :class:`autograder.judge.CheckResult` (see _write_autograded)."""
-    lines = [feedback.clean_text(line) for line in result.feedback]
+    lines = [printable(line, LINE_SHOWN) for line in result.feedback]
     summary = f"autograder: {result.score:g} / {result.points:g}"
     if result.score >= result.points:
         return [nbformat.v4.new_output("stream", name="stdout", text="\n".join([summary, *lines]) + "\n")]

@@ -30,9 +30,14 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+# The channel's reading and validation live in autograder.channel (the integrity of what comes back).
+from autograder.channel import Attempt
+from autograder.channel import drain as _drain
+from autograder.channel import watch as _watch
 
 
 RUNNER = Path(__file__).with_name("runner.py")
@@ -113,12 +118,27 @@ def _parents(path: str) -> list[str]:
 
 
 def library_paths() -> list[str]:
-    """What the sandbox may read besides /usr: the Python install, the venv, the course library."""
-    import gated
-
+    """What the sandbox may read besides /usr: the Python install and the venv. Never the course
+    library: the probes travel as text and the set-up is self-contained, and the references must
+    not be importable where student code runs."""
     paths = {os.path.realpath(sys.base_prefix), os.path.abspath(sys.prefix), os.path.realpath(sys.prefix)}
-    paths.add(str(Path(gated.__file__).resolve().parent))
     return sorted(p for p in paths if p != "/" and os.path.isdir(p))
+
+
+def hidden_paths() -> list[str]:
+    """The course's own packages where :func:`library_paths` would show them (``pip install .``
+    copies them into site-packages): the sandbox mounts an empty folder over each."""
+    import importlib.util
+
+    mounted = library_paths()
+    found = set()
+    for name in ("gated", "autograder", "authoring", "testbed"):
+        spec = importlib.util.find_spec(name)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            real = os.path.realpath(location)
+            if any(real.startswith(path + os.sep) for path in mounted):
+                found.add(real)
+    return sorted(found)
 
 
 def _python() -> str:
@@ -147,6 +167,8 @@ def command(job_dir: Path, uid: int, limits: Limits, events_fd: int) -> list[str
     for path in library_paths():
         args += ["--ro-bind", path, path]
         made.update(_parents(path))
+    for path in hidden_paths():
+        args += ["--tmpfs", path]
     args += ["--ro-bind", str(RUNNER), "/grader/runner.py", "--ro-bind", str(job_dir), "/job",
              "--size", str(limits.tmpfs_bytes), "--perms", "01777", "--tmpfs", "/work/submission"]
     made.update(["/grader", "/work"])
@@ -190,90 +212,6 @@ def check_available() -> None:
             _CHECKED["bwrap"] = None if probe.returncode == 0 else f"bwrap failed: {probe.stderr.strip()[:200]}"
     if _CHECKED["bwrap"]:
         raise SandboxUnavailable(_CHECKED["bwrap"])
-
-
-@dataclass
-class Attempt:
-    events: list[dict] = field(default_factory=list)
-    in_progress: tuple | None = None  # ("cell", i) or ("probe", grade_id, k) or ("startup",)
-    returncode: int | None = None
-    killed: str | None = None  # why the parent killed it: "timeout"
-    done: bool = False
-    output: bytes = b""
-    output_total: int = 0
-    results: dict = field(default_factory=dict)  # (grade_id, k) -> the result event, as sent
-
-
-def _drain(stream, limit: int, into: Attempt) -> None:
-    kept = bytearray()
-    total = 0
-    while True:
-        chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
-        if not chunk:
-            break
-        total += len(chunk)
-        if len(kept) < limit:
-            kept += chunk[: limit - len(kept)]
-    into.output, into.output_total = bytes(kept), total
-
-
-def _watch(read_fd: int, attempt: Attempt, limits: Limits, cells: dict[int, float], probes: dict[str, float],
-           deadline: float, ended) -> None:
-    """Read the runner's events until the channel closes; stop (set ``attempt.killed``) when the cell
-    or probe in progress overruns its limit. ``ended(timeout)`` waits for the runner to exit."""
-    selector = selectors.DefaultSelector()
-    selector.register(read_fd, selectors.EVENT_READ)
-    buffer = b""
-    received = 0
-    limit_at = time.monotonic() + limits.startup_s
-    try:
-        while True:
-            now = time.monotonic()
-            stop_at = min(limit_at, deadline)
-            if now >= stop_at:
-                attempt.killed = "timeout"
-                return
-            if not selector.select(timeout=stop_at - now):
-                continue
-            chunk = os.read(read_fd, 65536)
-            if not chunk:  # the runner exited (or closed the channel): give it a moment to finish
-                if not ended(min(5.0, max(0.1, deadline - time.monotonic()))):
-                    attempt.killed = "timeout" if time.monotonic() >= deadline else "hung"
-                return
-            buffer += chunk
-            received += len(chunk)
-            if received > limits.results_bytes:  # a flood on the channel: stop listening
-                attempt.killed = "flood"
-                return
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if not isinstance(event, dict):
-                    continue
-                now = time.monotonic()
-                if event.get("ev") == "result":
-                    attempt.results[(str(event.get("g")), event.get("k"))] = event
-                    continue
-                attempt.events.append(event)
-                kind, status = event.get("ev"), event.get("status")
-                if kind == "ready":
-                    attempt.in_progress, limit_at = ("setup",), now + limits.startup_s
-                elif kind == "cell" and status == "start" and event.get("i") in cells:
-                    attempt.in_progress = ("cell", event["i"])
-                    limit_at = now + cells[event["i"]] + 2.0
-                elif kind == "probe" and status == "start" and event.get("g") in probes:
-                    attempt.in_progress = ("probe", event["g"], event.get("k"))
-                    limit_at = now + probes[event["g"]] + 2.0
-                elif kind == "done":
-                    attempt.done, attempt.in_progress = True, None
-                    limit_at = now + limits.gap_s
-                elif status is not None:
-                    attempt.in_progress, limit_at = ("between",), now + limits.gap_s
-    finally:
-        selector.close()
 
 
 def execute(command_for: Callable[[int], list[str]], limits: Limits, cells: dict[int, float],
@@ -438,8 +376,8 @@ def describe_exit(attempt: Attempt, limits: Limits) -> tuple[str, str]:
     """(kind, message) for a run that stopped without finishing: ProbeError kinds of the contract."""
     if attempt.killed == "timeout":
         return "timeout", "ran past its time limit and was stopped"
-    if attempt.killed == "flood":
-        return "bad-output", "flooded the grader's event channel"
+    if attempt.killed in ("flood", "broken"):
+        return "bad-output", f"wrote to the grader's result channel: {attempt.broken}"
     code = attempt.returncode
     signo = -code if code is not None and code < 0 else (code - 128 if code and code > 128 else None)
     if signo:

@@ -48,14 +48,27 @@ def _exercise_name(docname: str) -> str | None:
     return match.group(1) if match and match.group(1) != "index" else None
 
 
+def _github(url: str, branch: str) -> tuple[str, str, str] | None:
+    match = re.search(r"github\.com/([^/]+)/([^/#?]+)", url or "")
+    return (match.group(1), match.group(2).removesuffix(".git"), branch or "main") if match else None
+
+
 def _repository(app: Sphinx) -> tuple[str, str, str] | None:
     """(org, repo, branch) of the GitHub repository in _config.yml, or None."""
     options = app.config.html_theme_options or {}
-    url = options.get("repository_url", "")
-    match = re.search(r"github\.com/([^/]+)/([^/#?]+)", url)
-    if not match:
-        return None
-    return match.group(1), match.group(2).removesuffix(".git"), options.get("repository_branch", "main")
+    return _github(options.get("repository_url", ""), options.get("repository_branch", "main"))
+
+
+def configured_repository(config: Path) -> tuple[str, str, str]:
+    """(org, repo, branch) of ``_config.yml``'s ``repository``, read without Sphinx (for the exercise
+    notebooks, whose first cell installs the course from it as the chapters' does)."""
+    import yaml
+
+    settings = (yaml.safe_load(config.read_text()) or {}).get("repository") or {}
+    found = _github(settings.get("url", ""), settings.get("branch", "main"))
+    if found is None:
+        raise ValueError(f"{config}: repository.url must be a GitHub repository (the notebooks install the course from it)")
+    return found
 
 
 def _colab_url(app: Sphinx, path_in_branch: str, branch: str) -> str | None:

@@ -37,12 +37,22 @@ def _gate_load(gate: str, block: int) -> str:
             f"tl.load(from_h{offset}, mask=inside, other=0.0)")
 
 
-#: The lstm_kernel solution's launch, and the step in PyTorch's tensor methods (no name a test forbids).
+#: The lstm_kernel solution's launch, and the step in plain PyTorch arithmetic that no rule forbids
+#: (torch.exp, not the activations the exercise asks for), so only the judge's run-time check of
+#: where the outputs were computed can tell.
 _LAUNCH = ("    lstm_pointwise_kernel[grid](gi, gh, c, h_next, c_next, B, H, gi.stride(0), gh.stride(0),\n"
            "                                c.stride(0), h_next.stride(0), BLOCK_B=block_b, BLOCK_H=block_h)\n")
 _TORCH_STEP = ("i, f, g, o = (gi + gh).chunk(4, dim=1)\n"
-               "    c_next = f.sigmoid() * c + i.sigmoid() * g.tanh()\n"
-               "    return o.sigmoid() * c_next.tanh(), c_next")
+               "    gate = lambda a: 1 / (1 + torch.exp(-a))\n"
+               "    squash = lambda a: 2 * gate(2 * a) - 1\n"
+               "    c_next = gate(f) * c + gate(i) * squash(g)\n"
+               "    return gate(o) * squash(c_next), c_next")
+
+
+#: The return lines of the solution's two gates (each edit must touch one gate only).
+RESET_GATE = ("rows = slice(0, H)\n    return torch.sigmoid(x @ weight_ih[rows].T + bias_ih[rows] + "
+              "h @ weight_hh[rows].T + bias_hh[rows])")
+UPDATE_GATE = RESET_GATE.replace("slice(0, H)", "slice(H, 2 * H)")
 
 
 def planted_mistakes() -> list[PlantedMistake]:
@@ -61,13 +71,13 @@ def planted_mistakes() -> list[PlantedMistake]:
           (("return (1 - z) * n + z * h", "return z * n + (1 - z) * h"),),
           {"test_new_state": _m("update_swapped"), "test_gru_cell": _m("update_swapped"),
            "test_gru_layer": _m("update_swapped"), "test_gru_module": _m("update_swapped"),
-           "test_gradient_flow": "answer_norm"}),
+           "test_gradient_flow": "norm"}),
         P("gate_order_zrn", "gru", "answer_gates",
           (("rows = slice(0, H)", "rows = slice(H, 2 * H)  # z"),
            ("rows = slice(H, 2 * H)\n", "rows = slice(0, H)\n")),
           {"test_reset_gate": _m("rows_of_z"), "test_update_gate": _m("rows_of_r"),
            "test_gru_cell": _m("gate_order_zrn"), "test_gru_layer": _m("gate_order_zrn"),
-           "test_gru_module": _m("gate_order_zrn"), "test_gradient_flow": "answer_norm"}),
+           "test_gru_module": _m("gate_order_zrn"), "test_gradient_flow": "norm"}),
         P("unpack_zrn", "gru", "answer_unpack",
           (('zip("rzn", packed', 'zip("zrn", packed'), ('for gate in "rzn"', 'for gate in "zrn"')),
           {"test_unpack_pack": _m("gate_order_zrn")}),
@@ -78,7 +88,7 @@ def planted_mistakes() -> list[PlantedMistake]:
           (("r * (h @ weight_hh[rows].T + bias_hh[rows])", "r * (h @ weight_hh[rows].T) + bias_hh[rows]"),),
           {"test_candidate_after": _m("bhn_outside"), "test_gru_cell": _m("bhn_outside"),
            "test_gru_layer": _m("bhn_outside"), "test_gru_module": _m("bhn_outside"),
-           "test_gradient_flow": "answer_norm"}),
+           "test_gradient_flow": "norm"}),
         P("activations_swapped", "gru", "answer_gates",
           (("torch.sigmoid", "torch.tanh"),),
           {"test_reset_gate": _m("tanh_gate"), "test_update_gate": _m("tanh_gate"),
@@ -157,6 +167,36 @@ def planted_mistakes() -> list[PlantedMistake]:
           {"test_gru_backward": _m("grad_transposed")}),
         P("frobenius", "gru", "answer_gradient_flow",
           (("ord=2", 'ord="fro"'),), {"test_gradient_flow": _m("frobenius_norm")}),
+        P("flow_bias_both", "gru", "answer_gradient_flow",
+          (("keep_hh[6:12] = 0.0", "keep_hh[6:12] = 3.0"),), {"test_gradient_flow": _m("flow_bias_both")}),
+        P("no_bias_hr", "gru", "answer_gates",
+          ((RESET_GATE, RESET_GATE.replace(" + bias_hh[rows])", ")")),),
+          {"test_reset_gate": _m("no_bias_hr"), "test_gru_cell": _m("no_bias_hr"),
+           "test_gru_layer": _m("no_bias_hr"), "test_gru_module": _m("no_bias_hr"), "test_gradient_flow": ""}),
+        P("no_recurrent_bias", "gru", "answer_gates",
+          ((" + bias_hh[rows])", ")"),),
+          {"test_reset_gate": _m("no_bias_hr"), "test_update_gate": _m("no_bias_hz"),
+           "test_candidate_after": _m("no_bias_hn"), "test_gru_cell": _m("no_recurrent_bias"),
+           "test_gru_layer": _m("no_recurrent_bias"), "test_gru_module": _m("no_recurrent_bias"),
+           "test_gradient_flow": ""},
+          (("answer_candidate", (("r * (h @ weight_hh[rows].T + bias_hh[rows])", "r * (h @ weight_hh[rows].T)"),)),)),
+        P("reset_no_sigmoid", "gru", "answer_gates",
+          ((RESET_GATE, RESET_GATE.replace("return torch.sigmoid(", "return (")),),
+          {"test_reset_gate": _m("reset_no_sigmoid"), "test_gru_cell": _m("reset_no_sigmoid"),
+           "test_gru_layer": _m("reset_no_sigmoid"), "test_gru_module": _m("reset_no_sigmoid"),
+           "test_gradient_flow": ""}),
+        P("update_no_sigmoid", "gru", "answer_gates",
+          ((UPDATE_GATE, UPDATE_GATE.replace("return torch.sigmoid(", "return (")),),
+          {"test_update_gate": _m("update_no_sigmoid"), "test_gru_cell": _m("update_no_sigmoid"),
+           "test_gru_layer": _m("update_no_sigmoid"), "test_gru_module": _m("update_no_sigmoid"),
+           "test_gradient_flow": ""}),
+        P("backward_no_r", "gru", "answer_backward",
+          (("grad_state = torch.cat([grad_a_r, grad_a_z, grad_a_n * r], dim=1)",
+            "grad_state = torch.cat([grad_a_r, grad_a_z, grad_a_n], dim=1)"),),
+          {"test_gru_backward": _m("backward_no_r")}),
+        P("backward_no_direct_path", "gru", "answer_backward",
+          (("grad_h = grad_state @ weight_hh + grad_h_next * z", "grad_h = grad_state @ weight_hh"),),
+          {"test_gru_backward": _m("backward_no_direct_path")}),
         # bptt
         P("no_tanh_derivative", "bptt", "answer_backward",
           (("grad_a = (grad_hs[t] + carry) * (1 - hs[t] ** 2)", "grad_a = grad_hs[t] + carry"),),

@@ -217,10 +217,29 @@ def test_kernel_probe_sees_a_wrapper_that_computes_without_its_kernel():
 
 def test_gradient_flow_judge_names_swapped_answers():
     check = SPECS["gru"].check("test_gradient_flow")
-    want = checks.gru.flow_values()
-    result = {"out.answer_norm": want["answer_norm_keep"], "out.answer_norm_keep": want["answer_norm"]}
-    verdict = check.judge(check.cases(0), [result])
+    cases = check.cases(5)
+    results = []
+    for case in cases:
+        want = checks.gru.flow_values(case)
+        results.append({"out.norm": want["norm_keep"], "out.norm_keep": want["norm"], "modified": ""})
+    verdict = check.judge(cases, results)
     assert checks.MISTAKES["answers_swapped"] in verdict.feedback[0]
+
+
+def test_gradient_flow_problems_differ_per_seed_and_are_public_only_for_the_visible_suite():
+    flow = checks.CHECKS["test_gradient_flow"]
+    visible = flow.cases("visible", 0)[0]
+    public = checks.gradient_flow_problem()
+    assert np.array_equal(visible["x"], public["x"].numpy())
+    one, other = flow.cases("hidden", 1), flow.cases("hidden", 2)
+    assert not np.array_equal(one[0]["x"], other[0]["x"]) and not np.array_equal(one[0]["x"], visible["x"])
+
+
+def test_backward_by_hand_without_mistakes_equals_autograd():
+    for case in checks.CHECKS["test_gru_backward"].cases("hidden", 3):
+        by_hand, by_autograd = checks.gru.backward_by_hand(case), checks.gru._backward(case)
+        for name, value in by_autograd.items():
+            np.testing.assert_allclose(by_hand[name], value, rtol=1e-6, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------- probe and specs
@@ -248,21 +267,22 @@ def test_hidden_suite_covers_batch_one_length_one_float64_and_noncontiguous():
 
 
 @pytest.mark.parametrize("assignment", sorted(SPECS))
-def test_solution_answers_use_no_forbidden_name(assignment):
-    from autograder.judge import forbidden_uses  # the grader's own matcher
+def test_solution_answers_break_no_rule(assignment):
+    from autograder.judge import rule_breaks  # the grader's own analysis
 
-    sources = subs.answers(assignment)
-    used = {check.grade_id: forbidden_uses(sources, check.forbidden)
-            for check in SPECS[assignment].checks}
-    assert {gid: names for gid, names in used.items() if names} == {}
+    spec = SPECS[assignment]
+    breaks = rule_breaks(spec, subs.read(assignment, "exercises"), subs.answers(assignment))
+    assert {gid: b for gid, b in breaks.items() if b} == {}
 
 
-def test_forbidden_names_catch_pytorchs_own_gru_in_an_answer():
-    from autograder.judge import forbidden_uses
+@pytest.mark.parametrize("mistake", MISTAKES, ids=[m.name for m in MISTAKES])
+def test_planted_mistakes_break_no_rule(mistake):
+    from autograder.judge import rule_breaks
 
-    answer = {"answer_cell": "def gru_cell(x, h, *p, reset='after'):\n"
-                             "    return torch.gru_cell(x, h, *p)\n"}
-    assert forbidden_uses(answer, SPECS["gru"].check("test_gru_cell").forbidden) != []
+    spec = SPECS[mistake.assignment]
+    answers = subs.answers(mistake.assignment, mistake.all_edits())
+    breaks = rule_breaks(spec, subs.read(mistake.assignment, "exercises"), answers)
+    assert {gid: b for gid, b in breaks.items() if b} == {}
 
 
 # ---------------------------------------------------------------------- the variants themselves

@@ -236,8 +236,7 @@ def test_feedback_through_the_exchange_is_nbgraders_release_feedback(tmp_path):
 
 
 def _browser_tools():
-    sys.path.insert(0, str(ROOT / "tests" / "site"))
-    import sitebrowser  # noqa: PLC0415 - the site tests' chromium helpers
+    from browser import sitebrowser  # noqa: PLC0415 - the site tests' chromium helpers
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -296,8 +295,7 @@ def test_formgrader_lists_names_and_marks_submissions_and_keeps_a_manual_score(g
     archive, workspace, _ = graded
     readme_review_command()  # the documented path: JupyterLab started in the workspace
     sb, sync_playwright = _browser_tools()
-    sys.path.insert(0, str(ROOT / "tests" / "site"))
-    from student import JupyterLab  # noqa: PLC0415 - `jupyter lab` in a folder, on 127.0.0.1 with a token
+    from browser.student import JupyterLab  # noqa: PLC0415 - `jupyter lab` in a folder, on 127.0.0.1 with a token
 
     db = f"sqlite:///{workspace / 'gradebook.db'}"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -805,6 +805,14 @@ def _requirement_lines(path: Path) -> list[str]:
     return [line.split("#", 1)[0].strip() for line in path.read_text().splitlines() if line.split("#", 1)[0].strip()]
 
 
+def _pins(path: Path) -> list[str]:
+    """The requirement lines of ``path`` and of the files it includes with ``-r``, in order."""
+    lines = []
+    for line in _requirement_lines(path):
+        lines.extend(_pins(path.parent / line.split(None, 1)[1]) if line.startswith("-r ") else [line])
+    return lines
+
+
 def test_binder_installs_the_course_pins_with_the_cpu_build_of_torch():
     """repo2docker reads binder/ only (a binder/ folder hides the root requirements.txt): its
     requirements.txt must bring the root pins, with torch's CPU build from PyTorch's own index."""
@@ -812,7 +820,7 @@ def test_binder_installs_the_course_pins_with_the_cpu_build_of_torch():
     lines = _requirement_lines(binder / "requirements.txt")
     included = [line.split(None, 1)[1] for line in lines if line.startswith("-r ")]
     assert [(binder / f).resolve() for f in included] == [ROOT / "requirements.txt"], included
-    torch = next(line for line in _requirement_lines(ROOT / "requirements.txt") if line.startswith("torch=="))
+    torch = next(line for line in _pins(ROOT / "requirements.txt") if line.startswith("torch=="))
     assert f"{torch}+cpu" in lines, lines
     assert any(line.startswith("--extra-index-url ") and line.rstrip("/").endswith("/whl/cpu") for line in lines)
     runtime = (binder / "runtime.txt").read_text().strip()

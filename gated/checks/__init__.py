@@ -25,11 +25,11 @@ from gated.checks.contract import ProbeError, Verdict
 from gated.checks.engine import SUITES, CheckDef
 from gated.checks.gru import (check_candidate_after, check_candidate_before, check_gradient_flow,
                               check_gru_backward, check_gru_cell, check_gru_layer, check_gru_module,
-                              check_new_state, check_reset_gate, check_unpack_pack, check_update_gate,
-                              gradient_flow_problem)
+                              check_new_state, check_reset_gate, check_unpack_pack, check_update_gate)
 from gated.checks.lstm import check_forget_bias, check_lstm_cell, check_lstm_layer
 from gated.checks.lstm_kernel import check_lstm_pointwise, check_lstm_saturation
 from gated.checks.mistakes import MISTAKES
+from gated.checks.problems import gradient_flow_problem
 from gated.checks.probes import probe_source
 
 #: Every check by its grade_id, from the assignments' modules.

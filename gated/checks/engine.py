@@ -34,19 +34,6 @@ def rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index])
 
 
-def packed_params(generator: np.random.Generator, input_size: int, hidden_size: int,
-                  gates: int = 3) -> dict[str, np.ndarray]:
-    """Packed weights and biases (``gates`` blocks), large enough that every convention gives a
-    visibly different answer."""
-    rows = gates * hidden_size
-    return {
-        "weight_ih": generator.normal(0, 0.6, (rows, input_size)),
-        "weight_hh": generator.normal(0, 0.6, (rows, hidden_size)),
-        "bias_ih": generator.normal(0, 0.5, rows),
-        "bias_hh": generator.normal(0, 0.5, rows),
-    }
-
-
 PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 

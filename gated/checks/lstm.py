@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from gated import cells
-from gated.checks.engine import (PARAMS, CheckDef, Variant, base_cases, packed_params, received, to_numpy,
-                                 visible_check)
+from gated.checks.engine import PARAMS, CheckDef, Variant, base_cases, received, to_numpy, visible_check
+from gated.checks.problems import packed_params
 
 
 def lstm_combine(pre, c, *, order="ifgo", tanh_c=True, g_act=torch.tanh, gate_act=torch.sigmoid,

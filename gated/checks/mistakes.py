@@ -30,6 +30,19 @@ MISTAKES: dict[str, str] = {
     "transposed": "the weights are transposed: you multiplied by W where W^T is needed (PyTorch "
                   "stores weight_ih as (3H, I) and computes x @ W^T)",
     "no_reset": "the reset gate is missing from the candidate: n must contain r ⊙ (W_hn h + b_hn)",
+    "no_bias_hr": "the recurrent bias b_hr is missing from the reset gate: PyTorch adds both biases, "
+                  "r = σ(W_ir x + b_ir + W_hr h + b_hr), with b_hr = bias_hh[0:H]",
+    "no_bias_hz": "the recurrent bias b_hz is missing from the update gate: PyTorch adds both biases, "
+                  "z = σ(W_iz x + b_iz + W_hz h + b_hz), with b_hz = bias_hh[H:2H]",
+    "no_bias_hn": "the recurrent bias b_hn is missing from the candidate: it sits inside the reset "
+                  "product, r ⊙ (W_hn h + b_hn), with b_hn = bias_hh[2H:3H]",
+    "no_recurrent_bias": "the recurrent biases bias_hh are missing from every gate: PyTorch keeps two "
+                         "biases, and each gate adds both (b_ir + b_hr, b_iz + b_hz, and b_in outside "
+                         "with b_hn inside the reset product)",
+    "reset_no_sigmoid": "the reset gate has no sigmoid: r = σ(W_ir x + b_ir + W_hr h + b_hr), a gate "
+                        "in (0, 1), not the raw pre-activation",
+    "update_no_sigmoid": "the update gate has no sigmoid: z = σ(W_iz x + b_iz + W_hz h + b_hz), a gate "
+                         "in (0, 1), not the raw pre-activation",
     # layers
     "h0_ignored": "the initial state h0 was ignored: your layer started from zeros",
     "h_n_first": "h_n is the state after the first step; it must be the state after the last step",
@@ -44,12 +57,20 @@ MISTAKES: dict[str, str] = {
                               "swapped); PyTorch's new state is h' = (1 − z) ⊙ n + z ⊙ h",
     "grad_transposed": "your weight gradients are transposed: dL/dW has W's shape (3H, I) and equals "
                        "dA^T @ x for pre-activations A = x @ W^T",
+    "backward_no_r": "the candidate's recurrent path is missing r: a_n contains r ⊙ (W_hn h + b_hn), so "
+                     "the gradient reaching W_hn h + b_hn (and from there W_hn, b_hn and h) is "
+                     "dL/da_n ⊙ r, not dL/da_n",
+    "backward_no_direct_path": "the direct path from h' to h is missing: h' = (1 − z) ⊙ n + z ⊙ h, so "
+                               "dL/dh gets g ⊙ z besides what flows back through the gates and the "
+                               "candidate",
     # gradient flow / bptt
     "frobenius_norm": "you gave the Frobenius norm; the question asks for the spectral norm "
                       "(largest singular value, torch.linalg.matrix_norm(J, ord=2))",
     "one_step_jacobian": "you gave the norm of one step's Jacobian dh_T/dh_(T-1), not of the product "
                          "dh_T/dh_0 over all T steps",
     "answers_swapped": "your two answers are swapped",
+    "flow_bias_both": "you set the update gate's bias in both biases: PyTorch adds bias_ih and bias_hh, "
+                      "so z saw a bias of 6, not 3; set bias_ih[H:2H] = 3 and bias_hh[H:2H] = 0",
     "no_tanh_derivative": "the tanh derivative 1 − h_t² is missing from the backward step",
     "last_output_only": "only the gradient reaching the last state was used; every h_t receives "
                         "dL/dh_t from the loss as well as from h_(t+1)",

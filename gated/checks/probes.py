@@ -132,17 +132,13 @@ def unpack(ns, inputs):
     return result
 
 
-def values(ns, inputs):
-    """The numbers the notebook stores in the variables named in ``_names``."""
-    result = {}
-    for name in str(inputs["_names"]).split(","):
-        if name not in ns:
-            return {"bad": f"the notebook does not set {name}"}
-        array, _ = as_array(ns[name], name)
-        if isinstance(array, str) or array.size != 1:
-            return {"bad": f"{name} must be a single number, got {type(ns[name]).__name__}"}
-        result["out." + name] = array.reshape(())
-    return result
+def problem(ns, inputs):
+    """Call ``ns[inputs['_fn']]`` on one dict of the tensors named in ``_problem`` (a whole problem)."""
+    fn = ns.get(str(inputs["_fn"]))
+    if fn is None or not callable(fn):
+        return {"bad": f"the notebook defines no function {inputs['_fn']}"}
+    given = {name: tensor(inputs, name) for name in str(inputs["_problem"]).split(",")}
+    return pack(fn(given), str(inputs["_outputs"]).split(","), {"modified": ""})
 
 
 def clip(ns, inputs):
@@ -232,7 +228,7 @@ def kernel(ns, inputs):
 
 
 #: The kinds of probe a check can name.
-PROBES = {"call": call, "module": module, "unpack": unpack, "values": values, "clip": clip,
+PROBES = {"call": call, "module": module, "unpack": unpack, "problem": problem, "clip": clip,
           "forget": forget, "kernel": kernel}
 
 
