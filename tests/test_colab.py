@@ -7,7 +7,10 @@ matplotlib), nothing else. Each notebook then runs from an empty working folder,
 first cell installs the course from GitHub; here that one source is redirected to a copy of this
 checkout (its tracked and untracked-but-not-ignored files, as a clone would hold them). Versions
 are held to requirements.txt's pins (a pip constraint, which installs nothing by itself), so that
-the check is reproducible and runs from pip's cache.
+the check is reproducible and runs from pip's cache. requirements.txt itself cannot be that
+constraint: pip refuses extras in one (`psycopg[binary]`), and a `-r` line in a constraints file
+is read as requirements to install. So the test writes the same pins into a flat constraints file
+of its own (`constraints`).
 
 Notebooks whose first cells are identical share one environment (a first cell decides what is
 installed, and no other cell installs anything: checked below), each group a fresh copy of the
@@ -48,6 +51,27 @@ ARTIFACTS = ROOT / "_build" / "test-artifacts"
 TORCH = "torch==2.13.0"
 CELL_TIMEOUT = 900
 COURSE_URL = re.compile(r"git\+https://github\.com/[^'\"\s]+")
+
+
+def constraint_lines(requirements: Path) -> list[str]:
+    """The pins of a requirements file as pip constraints: the files it includes with `-r` followed,
+    extras dropped (a constraint on `psycopg` holds `psycopg[binary]` too), comments left out."""
+    from packaging.requirements import Requirement
+
+    lines: list[str] = []
+    for raw in requirements.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith(("-r ", "--requirement ")):
+            lines += constraint_lines(requirements.parent / line.split(None, 1)[1])
+        elif line.startswith("-"):
+            raise ValueError(f"{requirements.name}: a line a constraints file cannot carry over: {line}")
+        else:
+            requirement = Requirement(line)
+            requirement.extras = set()
+            lines.append(str(requirement))
+    return lines
 
 
 class MissingInstallCell(Exception):
@@ -95,13 +119,21 @@ CASES = ([pytest.param(("chapter", p), id=p.relative_to(ROOT).as_posix()) for p 
 
 
 @pytest.fixture(scope="module")
-def torch_only(tmp_path_factory) -> Path:
+def constraints(tmp_path_factory) -> Path:
+    """requirements.txt's pins as a constraints file pip accepts (see constraint_lines)."""
+    path = tmp_path_factory.mktemp("constraints") / "constraints.txt"
+    path.write_text("\n".join(constraint_lines(ROOT / "requirements.txt")) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def torch_only(tmp_path_factory, constraints) -> Path:
     """A virtual environment with torch (CPU wheel) and ipykernel, nothing else; returns its folder."""
     base = tmp_path_factory.mktemp("colab") / "torch-only"
     subprocess.run([sys.executable, "-m", "venv", str(base)], check=True)
     pip = [str(base / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     subprocess.run([*pip, TORCH], check=True)
-    subprocess.run([*pip, "ipykernel", "-c", str(ROOT / "requirements.txt")], check=True)
+    subprocess.run([*pip, "ipykernel", "-c", str(constraints)], check=True)
     return base
 
 
@@ -132,8 +164,9 @@ def environments(torch_only, tmp_path_factory):
     return for_first_cell
 
 
-def run_fresh(nb, venv: Path, course: Path, workdir: Path) -> None:
-    """Execute ``nb`` top to bottom in a kernel of ``venv``, its install source redirected to ``course``."""
+def run_fresh(nb, venv: Path, course: Path, constraints: Path, workdir: Path) -> None:
+    """Execute ``nb`` top to bottom in a kernel of ``venv``, its install source redirected to ``course``,
+    what pip installs there held to ``constraints``."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
@@ -146,7 +179,7 @@ def run_fresh(nb, venv: Path, course: Path, workdir: Path) -> None:
     (specs / "fresh" / "kernel.json").write_text(json.dumps({
         "argv": [str(venv / "bin" / "python"), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "fresh", "language": "python",
-        "env": {"PIP_CONSTRAINT": str(course / "requirements.txt"), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "env": {"PIP_CONSTRAINT": str(constraints), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
                 "IPYTHONDIR": str(workdir.parent / f"{workdir.name}-ipython")}}))
     manager = KernelManager(kernel_name="fresh", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(specs)]))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "JUPYTER", "IPYTHON"))}
@@ -162,12 +195,12 @@ def run_fresh(nb, venv: Path, course: Path, workdir: Path) -> None:
         raise
 
 
-def run_case(nb, venv: Path, course: Path, workdir: Path) -> tuple[str, str, float]:
+def run_case(nb, venv: Path, course: Path, constraints: Path, workdir: Path) -> tuple[str, str, float]:
     """In a worker process: run_fresh, reported as (outcome, message, seconds), outcome "ok",
     "missing-install-cell" or "failed" (plain values: an nbclient error may not survive pickling)."""
     start = time.perf_counter()
     try:
-        run_fresh(nb, venv, course, workdir)
+        run_fresh(nb, venv, course, constraints, workdir)
         outcome, message = "ok", ""
     except MissingInstallCell as error:
         outcome, message = "missing-install-cell", str(error)
@@ -182,7 +215,7 @@ def case_notebook(case, site_html: Path) -> nbformat.NotebookNode:
 
 
 @pytest.fixture(scope="module")
-def outcomes(site_html, environments, course_copy, tmp_path_factory) -> dict[str, tuple[str, str, float]]:
+def outcomes(site_html, environments, course_copy, constraints, tmp_path_factory) -> dict[str, tuple[str, str, float]]:
     """Every case run in its fresh environment, one per core at a time: case id -> run_case's answer."""
     cases = {param.id: param.values[0] for param in CASES}
     notebooks = {name: case_notebook(case, site_html) for name, case in cases.items()}
@@ -193,12 +226,13 @@ def outcomes(site_html, environments, course_copy, tmp_path_factory) -> dict[str
     first_cells = {first_code_cell(nb): venvs[name] for name, nb in notebooks.items()}
     for i, (cell, venv) in enumerate(first_cells.items()):
         run_case(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)]), venv, course_copy,
-                 work / f"setup-{i}")
+                 constraints, work / f"setup-{i}")
     last = json.loads(TIMES.read_text()) if TIMES.exists() else {}
     order = sorted(cases, key=lambda name: (name in last, -last.get(name, 0)))      # never timed first
     with ProcessPoolExecutor(max_workers=len(os.sched_getaffinity(0)),
                              mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {name: pool.submit(run_case, notebooks[name], venvs[name], course_copy, work / f"run-{i}")
+        futures = {name: pool.submit(run_case, notebooks[name], venvs[name], course_copy, constraints,
+                                          work / f"run-{i}")
                    for i, name in enumerate(order)}
         results = {name: future.result() for name, future in futures.items()}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -212,6 +246,20 @@ def test_the_notebook_runs_with_only_torch_and_its_first_cell(case, outcomes, re
     if outcome == "missing-install-cell":
         raise MissingInstallCell(message)
     assert outcome == "ok", message
+
+
+def test_the_constraints_hold_every_pin_of_requirements_txt_without_extras_or_includes(tmp_path: Path):
+    lines = constraint_lines(ROOT / "requirements.txt")
+    assert "psycopg==3.3.9" in lines and "torch==2.13.0" in lines and "jupyter-book==1.0.4.post1" in lines
+    assert not [line for line in lines if "[" in line or line.startswith("-")], lines
+    assert len(lines) == len({line.split("=")[0] for line in lines}), "a package pinned twice"
+    (tmp_path / "inner.txt").write_text("# a comment\nnumpy==2.4.6  # why\n")
+    (tmp_path / "outer.txt").write_text("-r inner.txt\npsycopg[binary,pool]==3.3.9\nfoo>=1; python_version<'4'\n")
+    assert constraint_lines(tmp_path / "outer.txt") == ["numpy==2.4.6", "psycopg==3.3.9",
+                                                        'foo>=1; python_version < "4"']
+    (tmp_path / "outer.txt").write_text("--extra-index-url https://example.org/simple\n")
+    with pytest.raises(ValueError, match="extra-index-url"):
+        constraint_lines(tmp_path / "outer.txt")
 
 
 def test_the_check_covers_every_notebook_the_site_links_to(site_html: Path):
