@@ -4,6 +4,7 @@ The probe books below go through sitebuild.build_book as the site does: its note
 several at a time, into the cache that the Jupyter Book run then reads (sitebuild/execute.py)."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -86,6 +87,22 @@ def test_the_build_reads_every_notebook_from_the_parallel_run(tmp_path: Path):
     assert log.count("Using cached notebook") == 2 and "Executing notebook using" not in log, log[-3000:]
     html = (tmp_path / "out" / "_build" / "html" / "other.html").read_text()
     assert "42" in html                                                       # the executed output is on the page
+
+
+def test_the_normal_build_executes_only_what_its_cache_lacks(tmp_path: Path):
+    """A second normal build that reads every page again (its html and doctrees gone, its cache kept)
+    executes nothing: the parallel run finds every notebook cached, and so does Sphinx."""
+    book = _tiny_book(tmp_path, "print('probe')")
+    logs = [tmp_path / "first.log", tmp_path / "second.log"]
+    build_book.build(strict=False, log=logs[0], book=book)
+    shutil.rmtree(book / "_build" / "html")
+    shutil.rmtree(book / "_build" / ".doctrees")
+    build_book.build(strict=False, log=logs[1], book=book)
+    first, second = (log.read_text() for log in logs)
+    assert "executing 2 notebooks" in first and first.count("Using cached notebook") == 2, first[-3000:]
+    assert "executing" not in second and second.count("Using cached notebook") == 2, second[-3000:]
+    assert "Executing notebook using" not in first + second
+    assert "42" in (book / "_build" / "html" / "other.html").read_text()
 
 
 def test_the_strict_build_of_the_site_executed_each_notebook_once_in_the_parallel_run(site_html: Path):
