@@ -193,6 +193,9 @@ def run_fresh(nb, venv: Path, course: Path, constraints: Path, workdir: Path) ->
         if error.ename == "ModuleNotFoundError" and not installs:
             raise MissingInstallCell(f"no install cell, and then: {error.evalue}") from None
         raise
+    finally:
+        if manager.has_kernel:      # nbclient shuts down only the kernels of managers it made itself
+            manager.shutdown_kernel(now=True)
 
 
 def run_case(nb, venv: Path, course: Path, constraints: Path, workdir: Path) -> tuple[str, str, float]:
