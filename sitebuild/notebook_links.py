@@ -18,8 +18,8 @@ for a book written in MyST Markdown with `html_copy_source: false`; this module 
   sets to open Markdown files as notebooks (Jupytext). Exercise pages get a Binder and a Colab button
   of their own, pointing at the released notebook.
 - **Sources and assets**: before Sphinx reads anything, the exercise pages are written from
-  `exercises/` (sitebuild/exercise_pages.py) and MathJax and the widget manager are vendored
-  (sitebuild/site_assets.py), so every build of the book has them.
+  `exercises/` (sitebuild/exercise_pages.py) and the npm packages (MathJax for the build, the
+  widget manager for the pages) installed (sitebuild/site_assets.py), so every build of the book has them.
 - **A note** at the top of pages with live widgets or GPU code: on the site the widgets show their
   saved state (linked controls still work), computing anything new needs a running kernel; the
   Triton kernels need a GPU runtime to run compiled.

@@ -2,20 +2,17 @@
 
     python -m sitebuild.site_assets      # npm ci (when package-lock.json changed), then copy
 
-MathJax 3 and the ipywidgets HTML manager come from the npm registry through `package.json` /
-`package-lock.json` (`npm ci` into `_build/assets/npm`, which git ignores). Only the files a page can
-load are copied into `_build/assets/site/_vendor/`, which `_config.yml` hands to Sphinx as
-`html_extra_path`: they land in `_build/html/_vendor/` and nowhere else. Not `_static/`, because every
-`.js` there is added to every page (the widget manager would render each widget twice).
+The ipywidgets HTML manager, MathJax 3 and PurgeCSS come from the npm registry through `package.json` /
+`package-lock.json` (`npm ci` into `_build/assets/npm`, which git ignores). MathJax and PurgeCSS run
+at build time only (sitebuild/math_render.py, sitebuild/trim.py). Only the files a page can load are
+copied into `_build/assets/site/_vendor/`, which `_config.yml` hands to Sphinx as `html_extra_path`:
+they land in `_build/html/_vendor/` and nowhere else. Not `_static/`, because every `.js` there is
+added to every page (the widget manager would render each widget twice).
 
-What a page loads, and so what is copied:
-- MathJax: `startup.js`, which loads the components named in `_config.yml` (`mathjax3_config`:
-  TeX input, CommonHTML output, the hidden MathML for screen readers), the TeX extensions that
-  `autoload` fetches when a page uses their macros, and the CommonHTML web fonts (each fetched only
-  when a formula needs it). Not copied: the combined components, the SVG output, the menu, the
-  speech rule engine (24 MB in all).
-- The widget manager: `embed.js`, the bundle that renders saved widgets without RequireJS, and the
-  web fonts its icons use (browsers that read woff2 never ask for the other formats).
+What a page loads, and so what is copied: the widget manager's `embed.js`, the bundle that renders
+saved widgets without RequireJS, and the web fonts its icons use (browsers that read woff2 never ask
+for the other formats). No MathJax file: the formulas arrive typeset; MathJax's licence comes along,
+since the SVG glyphs on the pages are drawn from its fonts.
 """
 from __future__ import annotations
 
@@ -33,20 +30,11 @@ SITE_EXTRA = ASSETS / "site"          # html_extra_path: copied verbatim into th
 VENDOR = SITE_EXTRA / "_vendor"
 
 # what the pages load: a file, a folder or a glob under node_modules -> its place under _vendor
-MATHJAX = "mathjax/es5"
 COPIES = {
-    f"{MATHJAX}/startup.js": "mathjax/startup.js",
-    f"{MATHJAX}/core.js": "mathjax/core.js",
-    f"{MATHJAX}/input/tex.js": "mathjax/input/tex.js",
-    f"{MATHJAX}/input/tex/extensions": "mathjax/input/tex/extensions",
-    f"{MATHJAX}/output/chtml.js": "mathjax/output/chtml.js",
-    f"{MATHJAX}/output/chtml/fonts/tex.js": "mathjax/output/chtml/fonts/tex.js",
-    f"{MATHJAX}/output/chtml/fonts/woff-v2": "mathjax/output/chtml/fonts/woff-v2",
-    f"{MATHJAX}/a11y/assistive-mml.js": "mathjax/a11y/assistive-mml.js",
     "@jupyter-widgets/html-manager/dist/embed.js": "html-manager/embed.js",
     "@jupyter-widgets/html-manager/dist/*.woff2": "html-manager",
 }
-LICENSES = {"mathjax/LICENSE": "mathjax/LICENSE",
+LICENSES = {"mathjax-full/LICENSE": "mathjax/LICENSE",
             "@jupyter-widgets/html-manager/dist/embed.js.LICENSE.txt": "html-manager/embed.js.LICENSE.txt"}
 
 

@@ -10,8 +10,8 @@ Part of the Sphinx extension (sitebuild.sphinx_ext):
 - sphinx-thebe's files are left out (the site has no Thebe button), and sphinx-design's tabs
   script where a page has no tabs. The inline script it adds twice
   (a SyntaxError on every page) is dropped with the other repeated scripts.
-- Widget labels typeset with MathJax 2's `MathJax.Hub.Queue`, which MathJax 3 lacks: a shim.
-- An inline formula wider than its column becomes a box that scrolls sideways (a phone).
+- An inline formula wider than its column becomes a box that scrolls sideways (a phone). The
+  formulas arrive typeset as SVG (sitebuild/math_render.py): no MathJax runs on a page.
 """
 from __future__ import annotations
 
@@ -21,23 +21,6 @@ from pathlib import Path
 from sphinx.application import Sphinx
 
 HERE = Path(__file__).resolve().parent
-
-# Widget labels are typeset through MathJax 2's MathJax.Hub.Queue, which MathJax 3 lacks.
-MATHJAX_HUB_SHIM = """
-(function () {
-  function shim() {
-    if (window.MathJax && window.MathJax.typesetPromise && !window.MathJax.Hub) {
-      window.MathJax.Hub = {Queue: function (job) {
-        var el = job && job[2];
-        window.MathJax.startup.promise.then(function () { return window.MathJax.typesetPromise(el ? [el] : undefined); });
-      }};
-    }
-  }
-  document.addEventListener("DOMContentLoaded", shim);
-  window.addEventListener("load", shim);
-})();
-"""
-
 
 # A formula in the text that is wider than its column (on a phone) becomes a box of its own that
 # scrolls sideways, like display formulas (site.css). Only those: an inline box shifts the baseline.
@@ -50,9 +33,8 @@ WIDE_FORMULAS = """
       if (formula.getBoundingClientRect().width > column.clientWidth) formula.classList.add("site-wide-formula");
     });
   }
-  window.addEventListener("load", function () {
-    if (window.MathJax && MathJax.startup && MathJax.startup.promise) MathJax.startup.promise.then(box);
-  });
+  document.addEventListener("DOMContentLoaded", box);
+  window.addEventListener("load", box);           // again once the web fonts have set the text's width
   window.addEventListener("resize", box);
 })();
 """
@@ -75,7 +57,6 @@ def add_assets(app: Sphinx) -> None:
         return
     app.builder.templates.environment.filters["without_scripts"] = without_scripts
     app.add_css_file("site.css", priority=900)            # after the theme's and the extensions' CSS
-    app.add_js_file(None, body=MATHJAX_HUB_SHIM, priority=200)
     app.add_js_file(None, body=WIDE_FORMULAS, priority=200)
 
 

@@ -1,6 +1,7 @@
 """The normal book build drops its execution cache exactly when the course library changed."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from sitebuild import cache_key, kernel
@@ -98,3 +99,58 @@ def test_the_install_cell_runs_pip_for_what_is_missing_only(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "myst_nb" else real(name))
     exec(install_cell(("o", "r", "main"), {"myst_nb"}), {})
     assert len(calls) == 1 and calls[0][-1:] == ["myst-nb"] and calls[0][1:4] == ["-m", "pip", "install"]
+
+
+# --- formulas typeset at build time (MathJax in Node) -------------------------------------------
+
+PAGE = """<!DOCTYPE html><html><head><title>t</title></head><body data-x="1"><p>Text with
+<span class="math notranslate nohighlight">\\(h_t = \\tanh(W x_t)\\)</span>, a &lt; b, and</p>
+<div class="math notranslate nohighlight" id="equation-e"><span class="eqno">(1)<a class="headerlink" href="#equation-e">#</a></span>\\[z = \\sigma(a) &lt; 1\\]</div>
+<div class="math notranslate nohighlight amsmath">\\begin{align}a &amp;= b \\\\ c &amp;= d\\end{align}</div>
+<pre>\\(not math\\)</pre></body></html>"""
+
+
+def _typeset(text: str):
+    from sitebuild import math_render, site_assets
+
+    page = math_render.Page(Path("page.html"), math_render.raw_fragments(text))
+    math_render.typeset([page], site_assets.install())
+    return page, math_render.with_rendered_math(text, page)
+
+
+def test_formulas_become_svg_with_one_font_cache_and_mathml_for_screen_readers():
+    from sitebuild import math_render
+
+    page, html = _typeset(PAGE)
+    assert len(page.fragments) == 3 and not math_render.problems(page)
+    assert "\\(" not in html.split("<pre>")[0] and "\\begin{align}" not in html      # no TeX left outside <pre>
+    assert "<pre>\\(not math\\)</pre>" in html                                  # the rest is untouched
+    assert html.count('<mjx-container class="MathJax" jax="SVG"') == 3
+    assert html.count('display="true"') >= 2                                     # the two display formulas
+    assert html.count("<mjx-assistive-mml") == 3 and "<mo>&lt;</mo>" in html       # MathML beside each one
+    body = html.index("<body")
+    assert html.index('id="MJX-SVG-global-cache"') > body                         # one glyph cache, in <body>
+    assert html.count('id="MJX-SVG-global-cache"') == 1
+    assert html.index("<style") < html.index("</head>")
+    used = set(re.findall(r'xlink:href="#([^"]+)"', html))
+    defined = set(re.findall(r'<path id="([^"]+)"', html))
+    assert used and used <= defined                                              # every glyph is drawn
+    assert '<span class="eqno">(1)<a class="headerlink" href="#equation-e">#</a></span>' in html
+
+
+def test_a_tex_error_or_an_unknown_macro_is_reported_with_its_formula():
+    from sitebuild import math_render
+
+    text = PAGE.replace("\\tanh(W x_t)", "\\frac{1}").replace("\\sigma(a)", "\\sigmoid(a)")
+    page, _ = _typeset(text)
+    found = sorted(math_render.problems(page))
+    assert len(found) == 2, found
+    assert "h_t = \\frac{1}" in found[0] and "Missing argument" in found[0], found
+    assert "\\sigmoid" in found[1] and "Undefined control sequence" in found[1], found
+
+
+def test_a_math_element_that_holds_no_formula_is_reported():
+    from sitebuild import math_render
+
+    page, _ = _typeset(PAGE.replace("\\(h_t = \\tanh(W x_t)\\)", "h_t without delimiters"))
+    assert [p for p in math_render.problems(page) if "0 formulas typeset" in p], math_render.problems(page)

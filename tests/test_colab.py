@@ -7,24 +7,34 @@ matplotlib), nothing else. Each notebook then runs from an empty working folder,
 first cell installs the course from GitHub; here that one source is redirected to a copy of this
 checkout (its tracked and untracked-but-not-ignored files, as a clone would hold them). Versions
 are held to requirements.txt's pins (a pip constraint, which installs nothing by itself), so that
-the check is reproducible and runs from pip's cache.
+the check is reproducible and runs from pip's cache. requirements.txt itself cannot be that
+constraint: pip refuses extras in one (`psycopg[binary]`), and a `-r` line in a constraints file
+is read as requirements to install. So the test writes the same pins into a flat constraints file
+of its own (`constraints`).
 
 Notebooks whose first cells are identical share one environment (a first cell decides what is
 installed, and no other cell installs anything: checked below), each group a fresh copy of the
 torch-only environment. The exercise notebooks run with their answer cells filled in from
 solutions/ (released as they are, they stop at the first `raise NotImplementedError()`).
 
+The notebooks run as many at a time as there are cores, the longest of the last run first. So that
+no two pip runs share an environment, each environment's first cell runs once, alone, before the
+notebooks do: a first cell installs only what is missing, so each notebook's own first cell then
+finds its environment complete and installs nothing.
+
 Times per notebook go to _build/test-artifacts/colab-times.json.
 """
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import jupytext
@@ -41,6 +51,27 @@ ARTIFACTS = ROOT / "_build" / "test-artifacts"
 TORCH = "torch==2.13.0"
 CELL_TIMEOUT = 900
 COURSE_URL = re.compile(r"git\+https://github\.com/[^'\"\s]+")
+
+
+def constraint_lines(requirements: Path) -> list[str]:
+    """The pins of a requirements file as pip constraints: the files it includes with `-r` followed,
+    extras dropped (a constraint on `psycopg` holds `psycopg[binary]` too), comments left out."""
+    from packaging.requirements import Requirement
+
+    lines: list[str] = []
+    for raw in requirements.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith(("-r ", "--requirement ")):
+            lines += constraint_lines(requirements.parent / line.split(None, 1)[1])
+        elif line.startswith("-"):
+            raise ValueError(f"{requirements.name}: a line a constraints file cannot carry over: {line}")
+        else:
+            requirement = Requirement(line)
+            requirement.extras = set()
+            lines.append(str(requirement))
+    return lines
 
 
 class MissingInstallCell(Exception):
@@ -81,18 +112,28 @@ def first_code_cell(nb) -> str:
     return next((c.source for c in nb.cells if c.cell_type == "code"), "")
 
 
+TIMES = ARTIFACTS / "colab-times.json"
+
 CASES = ([pytest.param(("chapter", p), id=p.relative_to(ROOT).as_posix()) for p in chapter_sources()]
          + [pytest.param(("exercise", p), id=p.relative_to(ROOT).as_posix()) for p in exercise_notebooks()])
 
 
 @pytest.fixture(scope="module")
-def torch_only(tmp_path_factory) -> Path:
+def constraints(tmp_path_factory) -> Path:
+    """requirements.txt's pins as a constraints file pip accepts (see constraint_lines)."""
+    path = tmp_path_factory.mktemp("constraints") / "constraints.txt"
+    path.write_text("\n".join(constraint_lines(ROOT / "requirements.txt")) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def torch_only(tmp_path_factory, constraints) -> Path:
     """A virtual environment with torch (CPU wheel) and ipykernel, nothing else; returns its folder."""
     base = tmp_path_factory.mktemp("colab") / "torch-only"
     subprocess.run([sys.executable, "-m", "venv", str(base)], check=True)
     pip = [str(base / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     subprocess.run([*pip, TORCH], check=True)
-    subprocess.run([*pip, "ipykernel", "-c", str(ROOT / "requirements.txt")], check=True)
+    subprocess.run([*pip, "ipykernel", "-c", str(constraints)], check=True)
     return base
 
 
@@ -123,16 +164,9 @@ def environments(torch_only, tmp_path_factory):
     return for_first_cell
 
 
-@pytest.fixture(scope="module")
-def times():
-    results: dict[str, float] = {}
-    yield results
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "colab-times.json").write_text(json.dumps(results, indent=1))
-
-
-def run_fresh(nb, venv: Path, course: Path, workdir: Path) -> None:
-    """Execute ``nb`` top to bottom in a kernel of ``venv``, its install source redirected to ``course``."""
+def run_fresh(nb, venv: Path, course: Path, constraints: Path, workdir: Path) -> None:
+    """Execute ``nb`` top to bottom in a kernel of ``venv``, its install source redirected to ``course``,
+    what pip installs there held to ``constraints``."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
@@ -145,7 +179,7 @@ def run_fresh(nb, venv: Path, course: Path, workdir: Path) -> None:
     (specs / "fresh" / "kernel.json").write_text(json.dumps({
         "argv": [str(venv / "bin" / "python"), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "fresh", "language": "python",
-        "env": {"PIP_CONSTRAINT": str(course / "requirements.txt"), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "env": {"PIP_CONSTRAINT": str(constraints), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
                 "IPYTHONDIR": str(workdir.parent / f"{workdir.name}-ipython")}}))
     manager = KernelManager(kernel_name="fresh", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(specs)]))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "JUPYTER", "IPYTHON"))}
@@ -159,19 +193,76 @@ def run_fresh(nb, venv: Path, course: Path, workdir: Path) -> None:
         if error.ename == "ModuleNotFoundError" and not installs:
             raise MissingInstallCell(f"no install cell, and then: {error.evalue}") from None
         raise
+    finally:
+        if manager.has_kernel:      # nbclient shuts down only the kernels of managers it made itself
+            manager.shutdown_kernel(now=True)
+
+
+def run_case(nb, venv: Path, course: Path, constraints: Path, workdir: Path) -> tuple[str, str, float]:
+    """In a worker process: run_fresh, reported as (outcome, message, seconds), outcome "ok",
+    "missing-install-cell" or "failed" (plain values: an nbclient error may not survive pickling)."""
+    start = time.perf_counter()
+    try:
+        run_fresh(nb, venv, course, constraints, workdir)
+        outcome, message = "ok", ""
+    except MissingInstallCell as error:
+        outcome, message = "missing-install-cell", str(error)
+    except Exception as error:  # noqa: BLE001 - reported by the notebook's own test, with its text
+        outcome, message = "failed", f"{type(error).__name__}: {error}"
+    return outcome, message, time.perf_counter() - start
+
+
+def case_notebook(case, site_html: Path) -> nbformat.NotebookNode:
+    kind, source = case
+    return chapter_notebook(site_html, source) if kind == "chapter" else filled_exercise(source)
+
+
+@pytest.fixture(scope="module")
+def outcomes(site_html, environments, course_copy, constraints, tmp_path_factory) -> dict[str, tuple[str, str, float]]:
+    """Every case run in its fresh environment, one per core at a time: case id -> run_case's answer."""
+    cases = {param.id: param.values[0] for param in CASES}
+    notebooks = {name: case_notebook(case, site_html) for name, case in cases.items()}
+    venvs = {name: environments(first_code_cell(nb)) for name, nb in notebooks.items()}
+    work = tmp_path_factory.mktemp("colab-runs")
+    # each environment's first cell once, alone, one environment after the other (pip builds the
+    # course in its source folder); a first cell that fails here fails again in its notebook's run
+    first_cells = {first_code_cell(nb): venvs[name] for name, nb in notebooks.items()}
+    for i, (cell, venv) in enumerate(first_cells.items()):
+        run_case(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)]), venv, course_copy,
+                 constraints, work / f"setup-{i}")
+    last = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    order = sorted(cases, key=lambda name: (name in last, -last.get(name, 0)))      # never timed first
+    with ProcessPoolExecutor(max_workers=len(os.sched_getaffinity(0)),
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {name: pool.submit(run_case, notebooks[name], venvs[name], course_copy, constraints,
+                                          work / f"run-{i}")
+                   for i, name in enumerate(order)}
+        results = {name: future.result() for name, future in futures.items()}
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    TIMES.write_text(json.dumps({name: round(results[name][2], 1) for name in cases}, indent=1))
+    return results
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_the_notebook_runs_with_only_torch_and_its_first_cell(case, site_html, environments, course_copy,
-                                                             times, tmp_path):
-    kind, source = case
-    nb = chapter_notebook(site_html, source) if kind == "chapter" else filled_exercise(source)
-    venv = environments(first_code_cell(nb))
-    start = time.perf_counter()
-    try:
-        run_fresh(nb, venv, course_copy, tmp_path / "content")
-    finally:
-        times[source.relative_to(ROOT).as_posix()] = round(time.perf_counter() - start, 1)
+def test_the_notebook_runs_with_only_torch_and_its_first_cell(case, outcomes, request):
+    outcome, message, _ = outcomes[request.node.callspec.id]
+    if outcome == "missing-install-cell":
+        raise MissingInstallCell(message)
+    assert outcome == "ok", message
+
+
+def test_the_constraints_hold_every_pin_of_requirements_txt_without_extras_or_includes(tmp_path: Path):
+    lines = constraint_lines(ROOT / "requirements.txt")
+    assert "psycopg==3.3.9" in lines and "torch==2.13.0" in lines and "jupyter-book==1.0.4.post1" in lines
+    assert not [line for line in lines if "[" in line or line.startswith("-")], lines
+    assert len(lines) == len({line.split("=")[0] for line in lines}), "a package pinned twice"
+    (tmp_path / "inner.txt").write_text("# a comment\nnumpy==2.4.6  # why\n")
+    (tmp_path / "outer.txt").write_text("-r inner.txt\npsycopg[binary,pool]==3.3.9\nfoo>=1; python_version<'4'\n")
+    assert constraint_lines(tmp_path / "outer.txt") == ["numpy==2.4.6", "psycopg==3.3.9",
+                                                        'foo>=1; python_version < "4"']
+    (tmp_path / "outer.txt").write_text("--extra-index-url https://example.org/simple\n")
+    with pytest.raises(ValueError, match="extra-index-url"):
+        constraint_lines(tmp_path / "outer.txt")
 
 
 def test_the_check_covers_every_notebook_the_site_links_to(site_html: Path):

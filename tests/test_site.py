@@ -2,7 +2,7 @@
 
 Every page of the strict build is served on 127.0.0.1 and loaded once; the tests below then assert
 on what that visit saw: no console error, no failed request, no request leaving 127.0.0.1, images
-loaded, math typeset by MathJax, widgets rendered from their saved state, and a linked control
+loaded, every formula typeset at build time with no TeX left in view, widgets rendered from their saved state, and a linked control
 changing what is shown. Static tests check every internal link and anchor, and that no solution or
 hidden test reached the site. Screenshots go to _build/test-artifacts/.
 
@@ -55,6 +55,8 @@ class Visit:
     math_elements: int = 0
     math_typeset: int = 0
     math_errors: int = 0
+    raw_tex: list[str] = field(default_factory=list)     # TeX a reader sees as text
+    mathjax: bool = False                                 # a MathJax object on the page
     broken_images: list[str] = field(default_factory=list)
     widget_views: int = 0
     widgets_rendered: int = 0
@@ -114,12 +116,9 @@ def visit(page, url: str, name: str, viewport: str) -> Visit:
         page.wait_for_load_state("networkidle", timeout=15000)
     except Exception:  # noqa: BLE001
         report.failed_requests.append("network did not go idle within 15 s")
-    result.math_elements = page.locator("span.math, div.math").count()
-    if result.math_elements:
-        _wait_quietly(page, "() => window.MathJax && MathJax.startup && MathJax.startup.promise", 15000)
-        page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise.then(() => true)")
-        result.math_typeset = page.locator("span.math mjx-container, div.math mjx-container").count()
-        result.math_errors = page.locator("mjx-merror").count()
+    math = page.evaluate(sb.MATH_JS)
+    result.math_elements, result.math_typeset, result.math_errors = math["elements"], math["typeset"], math["errors"]
+    result.raw_tex, result.mathjax = math["raw_tex"], math["mathjax"]
     result.widget_views = page.locator(f'script[type="{WIDGET_VIEW}"]').count()
     if result.widget_views:
         _wait_quietly(page, f"""() => document.querySelectorAll('.widget-subarea > *').length
@@ -204,7 +203,6 @@ def visits(site_html: Path) -> dict[str, Visit]:
             for label, name in _screenshot_targets(names).items():
                 page = context.new_page()
                 page.goto(server.url + name, wait_until="networkidle")
-                page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
                 page.wait_for_timeout(500)
                 page.screenshot(path=str(ARTIFACTS / f"{label}-{viewport}.png"), full_page=False)
                 widget = page.locator(".cell_output .widget-subarea")
@@ -230,12 +228,31 @@ def test_every_image_loads(visits):
     assert not bad, json.dumps(bad, indent=1)
 
 
-def test_mathjax_typesets_every_formula_from_the_site_itself(visits):
+def test_every_formula_arrives_typeset_and_no_tex_is_left_in_view(visits):
     pages_with_math = {n: v for n, v in visits.items() if v.math_elements}
     assert pages_with_math, "no page of the site has math: the intro and conventions pages should"
     bad = {n: f"{v.math_typeset} of {v.math_elements} typeset, {v.math_errors} MathJax errors"
            for n, v in pages_with_math.items() if v.math_typeset < v.math_elements or v.math_errors}
+    bad |= {n: f"TeX in view: {v.raw_tex[:5]}" for n, v in visits.items() if v.raw_tex}
     assert not bad, json.dumps(bad, indent=1)
+
+
+def test_no_page_loads_mathjax(visits):
+    """The formulas are typeset when the site is built (sitebuild/math_render.py)."""
+    loaded = {n: [f for f in v.fetched if "mathjax" in f.lower()] + (["window.MathJax"] if v.mathjax else [])
+              for n, v in visits.items()}
+    assert not {n: files for n, files in loaded.items() if files}, loaded
+
+
+def test_the_math_check_finds_tex_left_in_view_and_an_error(tmp_path: Path):
+    """The math checks above can fail: a formula nobody typeset, a widget label written with dollars and
+    MathJax's error box are found."""
+    math, = _probe(tmp_path, '<!doctype html><body><p><span class="math">\\(x_t\\)</span> and a label $\\alpha$</p>'
+                   '<p><span class="math"><mjx-container><svg viewBox="0 0 10 10"><g data-mml-node="merror"></g></svg>'
+                   '<mjx-assistive-mml><math><merror></merror></math></mjx-assistive-mml></mjx-container></span></p>'
+                   '<pre>\\(code is not math\\)</pre></body>', sb.MATH_JS)
+    assert math["elements"] == 2 and math["typeset"] == 1 and math["errors"] == 1, math
+    assert sorted(math["raw_tex"]) == ["\\(x_t\\)", "and a label $\\alpha$"], math
 
 
 def test_widgets_render_from_their_saved_state(visits):
@@ -280,24 +297,30 @@ def test_every_widget_control_is_visible_at_both_widths(visits):
     assert not bad, json.dumps(bad, indent=1)
 
 
+def _probe(tmp_path: Path, html_text: str, *scripts: str, **context_options) -> list:
+    """What each of ``scripts`` returns on a page of ``html_text``, loaded in chromium (a check's probe)."""
+    playwright_api = _playwright()
+    (tmp_path / "probe.html").write_text(html_text)
+    with sb.SiteServer(tmp_path) as server, playwright_api.sync_playwright() as p:
+        browser = sb.launch(p)
+        page = browser.new_context(**context_options).new_page()
+        page.goto(server.url + "probe.html")
+        results = [page.evaluate(script) for script in scripts]
+        browser.close()
+    return results
+
+
 def test_the_overflow_check_finds_a_wide_element(site_html: Path, tmp_path: Path):
     """The layout checks above can fail: a wide table outside a scroll box, a slider pushed off the
     screen and a readout under a picture are found at the phone's width."""
-    playwright_api = _playwright()
-    probe = tmp_path / "probe.html"
-    probe.write_text('<!doctype html><meta name="viewport" content="width=device-width, initial-scale=1">'
-                     '<body><table style="width:700px"><tr><td>wide</td></tr></table>'
-                     '<div style="overflow-x:auto"><table style="width:700px"><tr><td>boxed</td></tr></table></div>'
-                     '<div class="widget-subarea"><div class="widget-slider" style="margin-left:420px;'
-                     'width:40px;height:10px"></div><div class="widget-readout" style="width:40px;height:20px">1</div>'
-                     '<img style="display:block;width:100px;height:40px;margin-top:-30px;position:relative"></div></body>')
-    with sb.SiteServer(tmp_path) as server, playwright_api.sync_playwright() as p:
-        browser = sb.launch(p)
-        context = browser.new_context(**sb.VIEWPORTS["phone"])
-        page = context.new_page()
-        page.goto(server.url + "probe.html")
-        layout, controls = page.evaluate(sb.OVERFLOW_JS), page.evaluate(sb.CONTROLS_JS)
-        browser.close()
+    layout, controls = _probe(
+        tmp_path, '<!doctype html><meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<body><table style="width:700px"><tr><td>wide</td></tr></table>'
+        '<div style="overflow-x:auto"><table style="width:700px"><tr><td>boxed</td></tr></table></div>'
+        '<div class="widget-subarea"><div class="widget-slider" style="margin-left:420px;'
+        'width:40px;height:10px"></div><div class="widget-readout" style="width:40px;height:20px">1</div>'
+        '<img style="display:block;width:100px;height:40px;margin-top:-30px;position:relative"></div></body>',
+        sb.OVERFLOW_JS, sb.CONTROLS_JS, **sb.VIEWPORTS["phone"])
     assert sum(w.startswith("table") for w in layout["wide"]) == 1, layout     # the boxed one passes
     assert layout["page_width"] > 390, layout
     assert len(controls["hidden"]) == 2 and "at [" in controls["hidden"][0], controls   # off the screen
@@ -735,8 +758,10 @@ def test_a_new_student_runs_the_first_gru_cells_in_a_jupyterlab_kernel(lab):
     code = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
             for c in cells if c["cell_type"] == "code"]
     kernel = lab.start_session("gru/gru.ipynb")
-    setup, answer, first_test = run_cells(lab, kernel, code[:3], timeout=90)
+    # the first code cell installs the course where it is missing (Colab); here it finds it installed
+    install, setup, answer, first_test = run_cells(lab, kernel, code[:4], timeout=90)
     widget, = run_cells(lab, kernel, [WIDGET_PROBE])
+    assert install.status == "ok" and not install.error, install.error
     assert setup.status == "ok", setup.error
     assert answer.status == "ok", answer.error
     assert first_test.status == "error" and "not written yet" in first_test.error, first_test.error

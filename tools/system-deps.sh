@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the build and tests need: bubblewrap (the grading sandbox), chromium (the browser
 # tests, driven by Playwright's client; no browser is downloaded), postgresql (the gradebook test on a
-# real server, which starts a throw-away cluster of its own) and npm (the site's MathJax, RequireJS
-# and widget manager, installed with `npm ci` by sitebuild/site_assets.py and served from the site itself).
+# real server, which starts a throw-away cluster of its own) and npm (MathJax, which typesets the site's
+# formulas at build time, and the widget manager the site serves, installed with `npm ci` by sitebuild/site_assets.py).
 # Installs what is missing when run as root; otherwise says what to install.
 set -euo pipefail
 # `system-deps.sh book` checks only what the site build needs (npm).

@@ -239,6 +239,37 @@ OVERFLOW_JS = """() => {
   return {viewport: vw, page_width: document.documentElement.scrollWidth, wide: wide};
 }"""
 
+# The formulas of a page as a reader gets them. `typeset` counts the math elements that hold one
+# formula MathJax drew at build time (sitebuild/math_render.py): an SVG with a size whose every glyph
+# is defined on the page, and the MathML beside it that screen readers read. `errors` counts MathJax's
+# error boxes; `raw_tex` lists TeX left in the text a reader sees (code and the hidden MathML aside),
+# such as a formula nobody typeset or a widget label written with dollars.
+MATH_JS = r"""() => {
+  const elements = Array.from(document.querySelectorAll('span.math, div.math'));
+  const drawn = el => {
+    const formulas = el.querySelectorAll(':scope > mjx-container');
+    if (formulas.length !== 1) return false;
+    const svg = formulas[0].querySelector(':scope > svg');
+    if (!svg || !(svg.viewBox.baseVal && svg.viewBox.baseVal.width > 0)) return false;
+    const glyphs = Array.from(svg.querySelectorAll('use')).map(u => (u.getAttribute('href') || u.getAttribute('xlink:href') || '').slice(1));
+    return glyphs.every(id => id && document.getElementById(id)) && formulas[0].querySelector('mjx-assistive-mml math') !== null;
+  };
+  const errors = Array.from(document.querySelectorAll('mjx-container'))
+      .filter(formula => formula.querySelector('[data-mml-node="merror"], merror')).length;
+  const tex = /\\\(|\\\)|\\\[|\\\]|\\begin\{|\$\$|\$[^$]*\\[a-zA-Z]+[^$]*\$/;
+  const skip = 'pre, code, script, style, textarea, mjx-assistive-mml';
+  const raw = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const parent = node.parentElement;
+    if (!parent || parent.closest(skip) || !parent.checkVisibility()) continue;
+    const found = node.textContent.match(tex);
+    if (found) raw.push(node.textContent.slice(Math.max(0, found.index - 20), found.index + 40).trim());
+  }
+  return {elements: elements.length, typeset: elements.filter(drawn).length, errors: errors, raw_tex: raw,
+          mathjax: typeof window.MathJax !== 'undefined'};
+}"""
+
 # Every control of every widget on the page: shown, with a size, inside the viewport, not clipped.
 CONTROLS_JS = """() => {
   const vw = document.documentElement.clientWidth;
