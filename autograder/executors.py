@@ -2,21 +2,24 @@
 
 The pipeline sees only this interface; an executor holds one slot per worker thread::
 
-    executor.check()                            # refuse early when it cannot run here
-    executor.start(setup, workers, scratch)
+    executor.check()                            # refuse early, saying why and how to fix it
+    executor.start(setup, workers, scratch)     # the first slot is started here: a sandbox that
+                                                #   cannot start stops the run before any grading
     with executor.slot() as slot:               # borrow a free slot (started when first borrowed)
         attempt = slot.run(job, deadline)       # one attempt: events, results and output, as data
     executor.close()
 
 A :class:`Job` is plain data (the manifest the runner reads, and the cases' arrays), so an executor
-may run it wherever it likes: here in a sandbox, or on another machine. The executors here:
+may run it wherever it likes: here in a sandbox, or on another machine. The executors, strongest
+first (``describe`` names the one a run used):
 
 * :class:`WarmSandbox` (the default): one long-lived bubblewrap sandbox per slot, the assignment's
-  imports done once, every job in a fresh process as the slot's own uid (:class:`sandbox.WarmWorker`);
+  imports done once, every job in namespaces of its own (:class:`sandbox.WarmWorker`); as root
+  each slot's jobs run as a uid of the slot's own, as an ordinary user as that user;
 * :class:`ColdSandbox`: a fresh sandbox for every attempt (slower: torch is imported each time);
-* :class:`Unsafe`: no sandbox, the resource limits only (``--unsafe``).
-
-To add one (an unprivileged sandbox, a cluster), subclass :class:`Executor` and :class:`Slot`.
+* :class:`Unsafe`: no sandbox, the resource limits only (``--unsafe``);
+* :class:`autograder.cluster.DaskExecutor` (``--cluster``): each job to a Dask worker, which runs
+  the same sandbox on its own machine.
 """
 from __future__ import annotations
 
@@ -82,6 +85,10 @@ class Executor(ABC):
     def check(self) -> None:
         """Raise :class:`sandbox.SandboxUnavailable` when this executor cannot run here."""
 
+    def describe(self) -> str:
+        """What ran the submissions, in words, for the run's summary."""
+        return type(self).__name__
+
     @abstractmethod
     def make_slot(self, index: int, setup: str, scratch: Path) -> Slot:
         """Slot number ``index``; ``setup`` is the assignment's trusted set-up, ``scratch`` its folder."""
@@ -92,6 +99,11 @@ class Executor(ABC):
             slot = self.make_slot(index, setup, scratch)
             self._slots.append(slot)
             self._free.put(slot)
+        try:
+            self._slots[0].open()  # a sandbox that cannot start says so now, before anything is graded
+        except BaseException:
+            self.close()
+            raise
 
     @contextmanager
     def slot(self) -> Iterator[Slot]:
@@ -112,20 +124,23 @@ class Executor(ABC):
 
 
 class _WarmSlot(Slot):
-    def __init__(self, index: int, limits: Limits, setup: str, inbox: Path) -> None:
-        self.index, self.limits, self.setup, self.inbox = index, limits, setup, inbox
+    def __init__(self, limits: Limits, setup: str, inbox: Path) -> None:
+        self.limits, self.setup, self.inbox = limits, setup, inbox
         self.worker: sandbox.WarmWorker | None = None
 
     def open(self) -> None:
         if self.worker is None:
-            self.worker = sandbox.WarmWorker(self.index, self.limits, self.setup, self.inbox)
+            self.worker = sandbox.WarmWorker(self.limits, self.setup, self.inbox)
 
     def run(self, job: Job, deadline: float) -> Attempt:
         for retry in (False, True):  # a sandbox that stopped answering is replaced, once
             try:
                 self.open()
                 job.write(self.inbox / "job")
-                return self.worker.run("job", job.cell_limits, job.probe_limits, deadline)
+                attempt = self.worker.run("job", job.cell_limits, job.probe_limits, deadline)
+                if self.worker.broken:  # its clean-up failed: a fresh sandbox for the next job
+                    self.close()
+                return attempt
             except sandbox.WorkerBroken:
                 self.close()
                 if retry:
@@ -139,24 +154,39 @@ class _WarmSlot(Slot):
 
 
 class WarmSandbox(Executor):
-    """One long-lived bubblewrap sandbox per slot, the set-up imported once (the default)."""
+    """One long-lived bubblewrap sandbox per slot, the set-up imported once, namespaces per job."""
 
     def check(self) -> None:
         sandbox.check_available()
 
+    def describe(self) -> str:
+        if os.geteuid() == 0:
+            return "sandbox as root (bubblewrap; a uid of its own per worker; namespaces of its own per submission)"
+        import pwd
+
+        try:
+            who = pwd.getpwuid(os.geteuid()).pw_name
+        except KeyError:
+            who = f"uid {os.geteuid()}"
+        return f"sandbox as {who}, unprivileged (bubblewrap in a user namespace; namespaces of its own per submission)"
+
     def make_slot(self, index: int, setup: str, scratch: Path) -> Slot:
-        return _WarmSlot(index, self.limits, setup, scratch / f"worker{index}")
+        return _WarmSlot(self.limits, setup, scratch / f"worker{index}")
 
 
 class _ColdSlot(Slot):
-    def __init__(self, index: int, limits: Limits, folder: Path, confined: bool) -> None:
-        self.uid, self.limits, self.folder, self.confined = sandbox.sandbox_uid(index), limits, folder, confined
+    def __init__(self, limits: Limits, folder: Path, confined: bool) -> None:
+        self.limits, self.folder, self.confined = limits, folder, confined
 
     def run(self, job: Job, deadline: float) -> Attempt:
+        if self.confined:  # a worker sandbox for this one attempt
+            worker = sandbox.WarmWorker(self.limits, job.manifest.get("setup", ""), self.folder / "inbox")
+            try:
+                job.write(self.folder / "inbox" / "job")
+                return worker.run("job", job.cell_limits, job.probe_limits, deadline)
+            finally:
+                worker.close()
         job_dir = job.write(self.folder / "job")
-        if self.confined:
-            return sandbox.execute(lambda fd: sandbox.command(job_dir, self.uid, self.limits, fd), self.limits,
-                                   job.cell_limits, job.probe_limits, deadline, uid=self.uid)
         work = sandbox.prepare_dir(self.folder / "work")
         return sandbox.execute(lambda fd: sandbox.unconfined_command(job_dir, self.limits, fd), self.limits,
                                job.cell_limits, job.probe_limits, deadline, cwd=work)
@@ -168,20 +198,34 @@ class ColdSandbox(Executor):
     def check(self) -> None:
         sandbox.check_available()
 
+    def describe(self) -> str:
+        return "sandbox, a fresh one per attempt (bubblewrap)"
+
     def make_slot(self, index: int, setup: str, scratch: Path) -> Slot:
-        return _ColdSlot(index, self.limits, scratch / f"slot{index}", confined=True)
+        return _ColdSlot(self.limits, scratch / f"slot{index}", confined=True)
 
 
 class Unsafe(Executor):
     """No sandbox: the runner as the caller's user, with the resource limits only."""
 
+    def describe(self) -> str:
+        return "NO SANDBOX (--unsafe): student code ran as you, with the resource limits only"
+
     def make_slot(self, index: int, setup: str, scratch: Path) -> Slot:
-        return _ColdSlot(index, self.limits, scratch / f"slot{index}", confined=False)
+        return _ColdSlot(self.limits, scratch / f"slot{index}", confined=False)
 
 
-def choose(unsafe: bool = False, limits: Limits | None = None) -> Executor:
-    """The executor of a grading run: the warm sandbox, or ``--unsafe``'s none."""
-    return Unsafe(limits) if unsafe else WarmSandbox(limits)
+def choose(unsafe: bool = False, limits: Limits | None = None, cluster: str | None = None) -> Executor:
+    """The executor of a grading run: ``--cluster``'s Dask workers, ``--unsafe``'s none, or the warm
+    sandbox, the strongest this machine allows (as root, a uid per worker; otherwise unprivileged);
+    its ``check()`` says exactly what is missing when no sandbox can run here."""
+    if cluster:
+        from autograder.cluster import DaskExecutor
+
+        return DaskExecutor(cluster, limits)
+    if unsafe:
+        return Unsafe(limits)
+    return WarmSandbox(limits)
 
 
 __all__ = ["ColdSandbox", "Executor", "Job", "Slot", "Unsafe", "WarmSandbox", "choose"]

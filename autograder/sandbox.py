@@ -1,19 +1,27 @@
-"""Run one submission's job inside bubblewrap, with rlimits, time limits and a capped output.
+"""Run one submission's job in a sandbox: bubblewrap around a warm worker, namespaces per job.
 
-The sandbox (see :func:`command`): ``prlimit`` sets the resource limits, ``bwrap`` unshares the PID,
-network, IPC and UTS namespaces, mounts read-only only the Python install, the virtual environment,
-the course library and the runner, the job (read-only), and size-limited private tmpfs folders
-``/tmp`` and ``/work/submission`` (its working folder): nothing on the host is writable from inside,
-and results come back on a pipe; ``setpriv`` then drops to an
-unprivileged user of its own (one uid per worker, so a fork storm in one sandbox cannot starve
-another), with no capabilities and ``no_new_privs``. ``--die-with-parent`` and the PID namespace
-kill every process the submission started when it ends or is killed.
+A worker's sandbox (see :func:`command`) is a ``bwrap`` that unshares the PID, network, IPC and UTS
+namespaces and mounts read-only only the Python install, the virtual environment, the course library
+and the runner, and the inbox (the job being graded); the root and ``/dev`` are remounted read-only.
+Its first process, the zygote (``runner.py --zygote``), imports the assignment's set-up (torch) once
+and, for every job, forks a child that enters namespaces of its own: mount, PID, IPC and network,
+with fresh size-limited tmpfs on ``/tmp``, the working folder ``/work/submission`` and ``/dev/shm``
+and a fresh ``/proc``, then a user namespace in which no further namespace can be made, every
+capability dropped, ``no_new_privs`` and the limits of :class:`Limits`. The job's process runs as
+PID 2 under a tiny init; when it ends, the kernel kills every process left in its PID namespace and
+its file systems and IPC objects go with their namespaces, so nothing of it reaches the next job.
+Results come back on a pipe; nothing on the host is writable from inside.
 
-A worker can keep one such sandbox for the whole class (:class:`WarmWorker`): its first process
-imports the assignment's setup (torch) once and forks a child per submission, which drops to the
-worker's uid with the limits below before any student code runs; or start a fresh sandbox for every
-run (:func:`execute`, slower: torch is imported each time). Which one a grading run uses is its
-executor's choice (:mod:`autograder.executors`).
+The same sandbox runs for root and for an ordinary user:
+
+* as root, bwrap runs privileged and each worker's jobs run as a uid of the worker's own, claimed
+  for the worker's lifetime (:func:`claim_uid`), so that processes of two workers never share a uid;
+* as an ordinary user, bwrap makes a user namespace and every job runs as that user; the per-job
+  user namespace counts the job's processes on its own, so one job's fork storm starves neither
+  another worker's job nor the user's other processes.
+
+:class:`WarmWorker` is one such sandbox; which executor uses it how is :mod:`autograder.executors`'s
+business, and whether this machine can run it at all is :mod:`autograder.machine`'s.
 
 The parent watches the runner's progress events; a cell or probe that runs past its limit, or a
 process that dies, is attributed to the cell or probe in progress, which is skipped on the next
@@ -26,6 +34,7 @@ import os
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -39,36 +48,28 @@ RUNNER = Path(__file__).with_name("runner.py")
 GIB = 1024**3
 MIB = 1024**2
 MAX_WORKERS = 64
-# Sandboxed code runs as uid UID_BASE + worker: a range of its own for this grading run, so two runs
-# on one machine never share (or clean up) each other's processes. Such uids own no files.
-UID_BASE = 61000 + MAX_WORKERS * (os.getpid() % 1000)
-UID_RANGE = (61000, 61000 + MAX_WORKERS * 1000)
+# As root, a worker's jobs run as a uid of this range that no other worker on the machine holds
+# (claimed with an abstract socket of that name, released when the worker's process dies). The
+# range is far from the users of /etc/passwd, systemd's dynamic users (61184-65519) and the usual
+# subordinate uids (100000 + 65536 per user); such uids own no files.
+UID_RANGE = (1_900_000_000, 1_900_000_000 + 65536)
+CLEANUP_S = 10.0  # every process of a job gone within this, or the worker is retired
 
 
-def sandbox_uid(slot: int) -> int:
-    return UID_BASE + slot
-
-
-def kill_uid(uid: int, within_s: float = 5.0) -> None:
-    """SIGKILL every process of ``uid`` on this machine until none is left (or ``within_s`` passes)."""
-    stop = time.monotonic() + within_s
-    while time.monotonic() < stop:
-        pids = []
-        for name in os.listdir("/proc"):
-            if name.isdigit():
-                try:
-                    if os.stat(f"/proc/{name}").st_uid == uid:
-                        pids.append(int(name))
-                except OSError:
-                    pass
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.02)
+def claim_uid() -> tuple[int, socket.socket]:
+    """A uid of :data:`UID_RANGE` that no other live process on this machine has claimed, with the
+    socket that holds the claim (close it, or exit, to release the uid)."""
+    span = UID_RANGE[1] - UID_RANGE[0]
+    start = (os.getpid() * 64) % span
+    for step in range(span):
+        uid = UID_RANGE[0] + (start + step) % span
+        claim = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            claim.bind(f"\0gated-autograder-uid-{uid}")
+            return uid, claim
+        except OSError:
+            claim.close()
+    raise SandboxUnavailable("no free uid for a worker: every uid of the sandbox's range is claimed")
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,11 @@ class Limits:
 
     memory_bytes: int = 4 * GIB  # RLIMIT_AS of every process (torch alone maps about 1.5 GiB)
     cpu_s: int = 600  # RLIMIT_CPU of every process
-    nproc: int = 64  # RLIMIT_NPROC of the sandbox's own uid
+    nproc: int = 64  # RLIMIT_NPROC: processes of one job (counted in the job's own user namespace)
     fsize_bytes: int = 64 * MIB  # RLIMIT_FSIZE: largest file it may write
     nofile: int = 256  # RLIMIT_NOFILE
-    tmpfs_bytes: int = 256 * MIB  # size of the private /tmp
+    tmpfs_bytes: int = 256 * MIB  # size of each private tmpfs: /tmp, the working folder, /dev/shm
+    tmpfs_files: int = 65536  # files and folders in each of them (each costs kernel memory)
     output_bytes: int = 256 * 1024  # stdout+stderr kept; the rest is read and dropped
     results_bytes: int = 256 * MIB  # all the results and events of one run together
     startup_s: float = 60.0  # interpreter start, imports and the trusted setup
@@ -89,9 +91,26 @@ class Limits:
     submission_s: float = 600.0  # all attempts of one submission together
     max_attempts: int = 8
 
+    def for_job(self) -> dict[str, int]:
+        """What the job's init sets: rlimits and the size of its file systems."""
+        return {"as": self.memory_bytes, "cpu": self.cpu_s, "nproc": self.nproc, "fsize": self.fsize_bytes,
+                "nofile": self.nofile, "core": 0, "tmpfs": self.tmpfs_bytes, "tmpfs_files": self.tmpfs_files}
 
-class SandboxUnavailable(RuntimeError):
-    """bubblewrap is missing or cannot create namespaces on this machine."""
+
+class SandboxError(RuntimeError):
+    """The sandbox cannot grade: the message is one line for the user, with what to do."""
+
+
+class SandboxUnavailable(SandboxError):
+    """This machine cannot run the sandbox (no Linux, no bubblewrap, no user namespaces...)."""
+
+    def __init__(self, message: str, cause: str = "sandbox-failed") -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+class WorkerBroken(SandboxError):
+    """A worker's sandbox did not start or stopped answering; the caller starts a new one."""
 
 
 def _system_binds() -> list[str]:
@@ -135,61 +154,67 @@ def unconfined_command(job_dir: Path, limits: Limits, events_fd: int) -> list[st
     return _rlimits(limits, nproc=False) + [_python(), "-I", str(RUNNER), str(job_dir), f"--events-fd={events_fd}"]
 
 
-def command(job_dir: Path, uid: int, limits: Limits, events_fd: int) -> list[str]:
-    """The full command line that runs the runner on one job in a fresh sandbox, as ``uid``."""
-    python = _python()
-    rlimits = _rlimits(limits, nproc=True)
-    args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-            "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+def command(inbox: Path, uid: int | None, limits: Limits, control_fd: int, info_fd: int | None = None,
+            cleanup_s: float = CLEANUP_S) -> list[str]:
+    """The command line of one worker's sandbox: bubblewrap around the zygote.
+
+    ``uid`` is the worker's own uid when the grader is root (bwrap runs privileged; the jobs' inits
+    switch to it), or None for an ordinary user (bwrap makes a user namespace; jobs run as that user).
+    The zygote keeps CAP_SYS_ADMIN, CAP_SETUID and CAP_SETGID, in bwrap's user namespace when there
+    is one, to give each job namespaces of its own; a job never has any capability.
+    """
+    args = ["bwrap", *(["--unshare-user"] if uid is None else []), "--unshare-pid", "--unshare-net", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    for cap in ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID"):
+        args += ["--cap-add", cap]
+    if info_fd is not None:
+        args += ["--info-fd", str(info_fd)]
+    # /tmp first, so that a library path under /tmp is bound on top of it (and kept by each job)
+    args += ["--size", str(limits.tmpfs_bytes), "--perms", "01777", "--tmpfs", "/tmp"]
     args += _system_binds()
     made: set[str] = set()
     for path in library_paths():
         args += ["--ro-bind", path, path]
         made.update(_parents(path))
-    args += ["--ro-bind", str(RUNNER), "/grader/runner.py", "--ro-bind", str(job_dir), "/job",
-             "--size", str(limits.tmpfs_bytes), "--perms", "01777", "--tmpfs", "/work/submission"]
+    args += ["--ro-bind", str(RUNNER), "/grader/runner.py", "--ro-bind", str(inbox), "/jobs",
+             "--dir", "/work/submission", "--proc", "/proc", "--dev", "/dev"]
     made.update(["/grader", "/work"])
-    for parent in sorted(made, key=len):
+    for parent in sorted(made - {"/tmp"}, key=len):
         args += ["--chmod", "0755", parent]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmpfs_bytes), "--perms", "01777",
-             "--tmpfs", "/tmp"]
+    args += ["--remount-ro", "/dev", "--remount-ro", "/"]  # the jobs' own tmpfs are their only writable places
     for var, value in _env(uid).items():
         args += ["--setenv", var, value]
-    args += ["--", "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
-             "--bounding-set=-all", "--inh-caps=-all",
-             python, "-I", "/grader/runner.py", "/job", f"--events-fd={events_fd}"]
-    return rlimits + args
+    config = {"uid": uid, "gid": uid, "limits": limits.for_job(), "cleanup_s": cleanup_s}
+    return args + ["--", _python(), "-I", "/grader/runner.py", "--zygote", f"--control-fd={control_fd}",
+                   f"--config={json.dumps(config, separators=(',', ':'))}"]
 
 
-def _env(uid: int) -> dict[str, str]:
+def _env(uid: int | None) -> dict[str, str]:
     return {
-        "PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "USER": f"student{uid}",
+        "PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
+        "USER": "student" if uid is None else f"student{uid}",
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
         "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
         "TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": "",
     }
 
 
-_CHECKED: dict[str, str | None] = {}
+_CHECKED: dict[str, str | None] = {}  # "bwrap": what the probe sandbox said (None: it worked), once a process
 
 
 def check_available() -> None:
-    """Raise :class:`SandboxUnavailable` unless bwrap, prlimit and setpriv work here (checked once)."""
-    if "bwrap" not in _CHECKED:
-        missing = [tool for tool in ("bwrap", "prlimit", "setpriv") if shutil.which(tool) is None]
-        if missing:
-            _CHECKED["bwrap"] = f"missing {', '.join(missing)} (Debian: apt-get install bubblewrap util-linux)"
-        elif os.geteuid() != 0:
-            _CHECKED["bwrap"] = "the sandbox drops to a per-worker uid, which needs root (run the grader as root)"
-        else:
-            probe = subprocess.run(
-                ["bwrap", "--unshare-pid", "--unshare-net", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
-                 "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev",
-                 "/usr/bin/true"], capture_output=True, text=True, timeout=30)
-            _CHECKED["bwrap"] = None if probe.returncode == 0 else f"bwrap failed: {probe.stderr.strip()[:200]}"
-    if _CHECKED["bwrap"]:
-        raise SandboxUnavailable(_CHECKED["bwrap"])
+    """Raise :class:`SandboxUnavailable`, naming the cause and its fix, unless the sandbox runs here
+    (the cheap checks each time, the probe sandbox once a process: :mod:`autograder.machine`)."""
+    from autograder import machine
+
+    def probe() -> str | None:
+        if "bwrap" not in _CHECKED:
+            _CHECKED["bwrap"] = machine.probe_sandbox()
+        return _CHECKED["bwrap"]
+
+    problem = machine.sandbox_problem(probe)
+    if problem is not None:
+        raise SandboxUnavailable(problem.message, problem.cause)
 
 
 @dataclass
@@ -277,10 +302,9 @@ def _watch(read_fd: int, attempt: Attempt, limits: Limits, cells: dict[int, floa
 
 
 def execute(command_for: Callable[[int], list[str]], limits: Limits, cells: dict[int, float],
-            probes: dict[str, float], deadline: float, cwd: Path | None = None,
-            uid: int | None = None) -> Attempt:
-    """Run ``command_for(events_fd)`` once (a fresh sandbox, or the runner unconfined); kill it when
-    the cell or probe in progress overruns; afterwards kill every process of ``uid``, if given."""
+            probes: dict[str, float], deadline: float, cwd: Path | None = None) -> Attempt:
+    """Run ``command_for(events_fd)`` once (the runner unconfined, for ``--unsafe``); kill it when
+    the cell or probe in progress overruns."""
     read_fd, write_fd = os.pipe()
     attempt = Attempt(in_progress=("startup",))
     proc = subprocess.Popen(command_for(write_fd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -310,82 +334,102 @@ def execute(command_for: Callable[[int], list[str]], limits: Limits, cells: dict
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             attempt.returncode = proc.wait()
-        if uid is not None:
-            kill_uid(uid)
         os.close(read_fd)
         drainer.join(timeout=10)
     return attempt
 
 
-class WorkerBroken(RuntimeError):
-    """The warm worker's sandbox stopped answering; the caller starts a new one."""
-
-
 class WarmWorker:
-    """One long-lived sandbox per worker, with the assignment's imports done once (see runner.zygote).
+    """One long-lived sandbox (see the module docstring), the assignment's set-up imported once.
 
-    Each job runs in a child forked from the sandbox's first process, as the worker's own uid with
-    the job's rlimits and no capabilities; every process of that uid is killed, and ``/tmp`` and the
-    working folder wiped, before the next job. The sandbox itself is the one :func:`command` builds,
-    with the inbox (the job being graded, read-only) as its only view of the grading workspace.
+    ``as_root`` (the grader is root): the worker claims a uid of its own for its jobs. Each
+    :meth:`run` is one job in fresh namespaces; when its clean-up fails (a process of it still alive
+    after :data:`CLEANUP_S`), the worker is marked ``broken`` and must be replaced, never reused.
     """
 
-    def __init__(self, slot: int, limits: Limits, setup: str, inbox: Path) -> None:
-        import socket
-
-        self.uid, self.limits, self.inbox = sandbox_uid(slot), limits, inbox
+    def __init__(self, limits: Limits, setup: str, inbox: Path, as_root: bool | None = None,
+                 cleanup_s: float = CLEANUP_S) -> None:
+        self.limits, self.inbox, self.broken = limits, inbox, False
+        self.uid, self._claim = claim_uid() if (os.geteuid() == 0 if as_root is None else as_root) else (None, None)
         inbox.mkdir(parents=True, exist_ok=True)
         os.chmod(inbox, 0o755)
         self.sock, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        rl = {"as": limits.memory_bytes, "cpu": limits.cpu_s, "nproc": limits.nproc, "fsize": limits.fsize_bytes,
-              "nofile": limits.nofile, "core": 0}
-        cmd = command(inbox, self.uid, limits, child.fileno())
-        cmd = self._as_zygote(cmd, child.fileno(), json.dumps(rl))
+        info_r, info_w = os.pipe()
+        cmd = command(inbox, self.uid, limits, child.fileno(), info_w, cleanup_s)
         self.log = inbox.parent / f"{inbox.name}.log"
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                         pass_fds=(child.fileno(),), start_new_session=True)
-        child.close()
-        self._send({"op": "warm", "setup": setup})
-        answer = self._receive(limits.startup_s)
-        if not answer.get("ok"):
+        self.proc = None
+        self._sandbox_pid: int | None = None
+        try:
+            with open(self.log, "wb") as log:
+                self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                             pass_fds=(child.fileno(), info_w), start_new_session=True)
+            os.close(info_w)
+            child.close()
+            self._sandbox_pid = self._read_sandbox_pid(info_r, limits.startup_s)
+            self._send({"op": "warm", "setup": setup})
+            answer = self._receive(limits.startup_s)
+            if not answer.get("ok"):
+                raise WorkerBroken(f"the grader's set-up failed in the sandbox: {answer.get('error')}")
+        except BaseException:
             self.close()
-            raise WorkerBroken(f"the grader's set-up failed in the sandbox: {answer.get('error')}")
+            raise
+        finally:
+            os.close(info_r)
 
-    def _as_zygote(self, cmd: list[str], fd: int, limits_json: str) -> list[str]:
-        """The sandbox command with the zygote as its program, privileged enough to switch uid."""
-        cmd = [a for a in cmd if not a.startswith(("--as=", "--cpu=", "--nproc=", "--fsize="))]
-        at = cmd.index("/usr/bin/setpriv")
-        python = next(a for a in cmd[at:] if a.endswith("/python"))
-        caps = []
-        for cap in ("CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_KILL"):
-            caps += ["--cap-add", cap]
-        head = cmd[:at - 1]  # up to the "--" before setpriv
-        jobs = head.index("/job")
-        head[jobs] = "/jobs"
-        return head + caps + ["--", python, "-I", "/grader/runner.py", "--zygote", f"--control-fd={fd}",
-                                            f"--uid={self.uid}", f"--limits={limits_json}"]
+    def _read_sandbox_pid(self, info_r: int, timeout: float) -> int:
+        """bwrap's --info-fd gives the sandbox's first process; its end is the end of every process
+        in the sandbox (it is PID 1 there). An empty read means bwrap failed to start."""
+        ready = selectors.DefaultSelector()
+        ready.register(info_r, selectors.EVENT_READ)
+        data = b""
+        stop = time.monotonic() + timeout
+        try:
+            while b"}" not in data and time.monotonic() < stop:
+                if ready.select(timeout=stop - time.monotonic()):
+                    chunk = os.read(info_r, 4096)
+                    if not chunk:
+                        break
+                    data += chunk
+        finally:
+            ready.close()
+        try:
+            return int(json.loads(data)["child-pid"])
+        except (ValueError, KeyError, TypeError):
+            raise WorkerBroken(self.died("did not start")) from None
+
+    def died(self, what: str) -> str:
+        """One line for the user: what happened and the last line of the worker's log."""
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            lines = [line.strip() for line in self.log.read_text(errors="replace").splitlines() if line.strip()]
+        except OSError:
+            lines = []
+        tail = lines[-1][:300] if lines else "its log is empty"
+        return f"the sandbox {what}: {tail} (log: {self.log})"
 
     def _send(self, message: dict, fds: list[int] | None = None) -> None:
-        import socket
-
         try:
             socket.send_fds(self.sock, [json.dumps(message).encode()], fds or [])
-        except OSError as exc:
-            raise WorkerBroken(f"the worker's sandbox is gone ({exc})") from None
+        except OSError:
+            raise WorkerBroken(self.died("is gone")) from None
 
     def _receive(self, timeout: float) -> dict:
         ready = selectors.DefaultSelector()
         ready.register(self.sock, selectors.EVENT_READ)
         try:
             if not ready.select(timeout=timeout):
-                raise WorkerBroken("the worker's sandbox did not answer")
+                raise WorkerBroken(f"the sandbox did not answer within {timeout:g} s (log: {self.log})")
             data = self.sock.recv(1 << 16)
+        except OSError:
+            data = b""
         finally:
             ready.close()
         if not data:
-            tail = self.log.read_text(errors="replace")[-1500:] if self.log.exists() else ""
-            raise WorkerBroken(f"the worker's sandbox closed its channel; its log ends:\n{tail}")
+            raise WorkerBroken(self.died("closed its channel"))
         return json.loads(data)
 
     def run(self, job: str, cells: dict[int, float], probes: dict[str, float], deadline: float) -> Attempt:
@@ -395,6 +439,10 @@ class WarmWorker:
         out_read, out_write = os.pipe()
         try:
             self._send({"op": "run", "job": f"/jobs/{job}"}, [write_fd, out_write])
+        except WorkerBroken:
+            os.close(read_fd)
+            os.close(out_read)
+            raise
         finally:
             os.close(write_fd)
             os.close(out_write)
@@ -415,23 +463,50 @@ class WarmWorker:
             if not status:
                 if attempt.killed:
                     self._send({"op": "kill"})
-                status.update(self._receive(30.0))
+                status.update(self._receive(30.0 + CLEANUP_S))
+        except WorkerBroken:
+            self.broken = True
+            raise
         finally:
             os.close(read_fd)
             drainer.join(timeout=10)
+        if not status.get("clean", False):
+            self.broken = True  # a process of the job outlived it: never hand this sandbox to the next
+        if status.get("setup_failed") and not attempt.events:
+            raise WorkerBroken(self.died("could not set up a job"))
         attempt.returncode = status.get("status")
         return attempt
 
     def close(self) -> None:
-        try:
-            self.sock.close()
-        finally:
+        """Stop the sandbox and wait until every process in it is gone."""
+        self.sock.close()
+        if self.proc is not None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             self.proc.wait(timeout=30)
-            kill_uid(self.uid)  # the namespace dies with its init, asynchronously: make sure
+        if self._sandbox_pid is not None:
+            _wait_gone(self._sandbox_pid, 30.0)
+            self._sandbox_pid = None
+        if self._claim is not None:
+            self._claim.close()  # only now may another worker take this uid
+            self._claim = None
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    """Wait until process ``pid`` (the sandbox's PID 1: its end waits for all the others) is gone."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        ready = selectors.DefaultSelector()
+        ready.register(pidfd, selectors.EVENT_READ)
+        ready.select(timeout=timeout)
+        ready.close()
+    finally:
+        os.close(pidfd)
 
 
 def describe_exit(attempt: Attempt, limits: Limits) -> tuple[str, str]:
@@ -464,5 +539,5 @@ def prepare_dir(base: Path) -> Path:
     return base
 
 
-__all__ = ["Attempt", "Limits", "SandboxUnavailable", "WarmWorker", "WorkerBroken", "check_available", "command",
-           "describe_exit", "execute", "unconfined_command"]
+__all__ = ["Attempt", "Limits", "SandboxError", "SandboxUnavailable", "WarmWorker", "WorkerBroken", "check_available",
+           "claim_uid", "command", "describe_exit", "execute", "unconfined_command"]
