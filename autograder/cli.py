@@ -1,4 +1,5 @@
-"""``python -m autograder grade <assignment> --submissions PATH [--workers N] [--db URL] [--workspace DIR] [--unsafe]``."""
+"""``python -m autograder grade <assignment> --submissions PATH [--workers N] [--db URL] [--workspace DIR]
+[--cluster tcp://HOST:PORT] [--unsafe]``."""
 from __future__ import annotations
 
 import argparse
@@ -66,6 +67,7 @@ def summary_table(result: pipeline.RunSummary) -> str:
                  f"{sum(1 for o in result.outcomes if o.fatal)}, repaired "
                  f"{sum(1 for o in result.outcomes if o.repairs)}, mean {mean:.2f}, in {result.seconds:.1f} s")
     lines.append(f"gradebook, {result.csv.name}, autograded/ and feedback/ in {result.workspace}")
+    lines.append(f"graded by: {result.executor}")
     return "\n".join(lines)
 
 
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--course", type=Path, default=Path("."), help="course root holding solutions/ (default: .)")
     g.add_argument("--student", action="append", help="grade only this student (repeatable)")
     g.add_argument("--force", action="store_true", help="regrade submissions already graded and unchanged")
+    g.add_argument("--cluster", metavar="tcp://HOST:PORT", default=None,
+                   help="a Dask scheduler: each submission runs in the sandbox of one of its workers")
     g.add_argument("--unsafe", action="store_true",
                    help="run without the bubblewrap sandbox (student code can read and write your files!)")
     args = parser.parse_args(argv)
@@ -92,11 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = pipeline.grade(spec, args.submissions, pipeline.Course(args.course.resolve()), args.workspace,
                                 db_url=args.db, workers=args.workers, unsafe=args.unsafe, force=args.force,
-                                progress=Progress(), students=args.student)
+                                progress=Progress(), students=args.student, cluster=args.cluster)
     except sandbox.SandboxUnavailable as exc:
-        print(f"refusing to grade: the sandbox cannot run here ({exc}).\n"
-              "Install bubblewrap (apt-get install bubblewrap) or pass --unsafe to run student code unprotected.",
-              file=sys.stderr)
+        print(f"refusing to grade: {exc}", file=sys.stderr)
+        return 2
+    except sandbox.SandboxError as exc:  # a worker's sandbox did not start, or died twice running
+        print(f"\ngrading stopped: {exc}; what was graded is kept, run the command again to go on", file=sys.stderr)
         return 2
     print(summary_table(result))
     return 0

@@ -138,20 +138,21 @@ class RunSummary:
     seconds: float
     workspace: Path
     csv: Path
+    executor: str = ""  # what ran the submissions (Executor.describe)
 
 
 def grade(spec: AssignmentSpec, submissions: Path, course: Course, workspace: Path, db_url: str | None = None,
           workers: int | None = None, executor: Executor | None = None, unsafe: bool = False,
           limits: Limits | None = None, force: bool = False, progress=None,
-          students: list[str] | None = None) -> RunSummary:
+          students: list[str] | None = None, cluster: str | None = None) -> RunSummary:
     """Grade every submission under ``submissions``; see the module docstring.
 
-    The executor decides how each submission runs: given, or chosen here once from ``unsafe`` and
-    ``limits`` (the warm sandbox by default, :func:`autograder.executors.choose`).
+    The executor decides how each submission runs: given, or chosen here once from ``cluster``,
+    ``unsafe`` and ``limits`` (the warm sandbox by default, :func:`autograder.executors.choose`).
     """
     from autograder import record
 
-    executor = executor or executors.choose(unsafe, limits)
+    executor = executor or executors.choose(unsafe, limits, cluster)
     executor.check()
     workspace = Path(workspace).resolve()
     workspace.mkdir(parents=True, exist_ok=True)
@@ -183,7 +184,12 @@ def grade(spec: AssignmentSpec, submissions: Path, course: Course, workspace: Pa
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(grade_one, sub, spec, release, executor) for sub in todo]
             for future in as_completed(futures):
-                outcome = future.result()
+                try:
+                    outcome = future.result()
+                except BaseException:  # a sandbox that keeps failing: stop, grade no more
+                    for pending in futures:
+                        pending.cancel()
+                    raise
                 writer.record(outcome)  # the single writer
                 state.mark_done(outcome.student, outcome.digest, fingerprint, outcome.score)
                 outcomes.append(outcome)
@@ -196,7 +202,8 @@ def grade(spec: AssignmentSpec, submissions: Path, course: Course, workspace: Pa
     writer.close()
     if progress:
         progress.finish()
-    return RunSummary(sorted(outcomes, key=lambda o: o.student), skipped, time.monotonic() - started, workspace, csv)
+    return RunSummary(sorted(outcomes, key=lambda o: o.student), skipped, time.monotonic() - started, workspace, csv,
+                      executor.describe())
 
 
 __all__ = ["Course", "Outcome", "RunSummary", "grade", "grade_one", "release_and_gradebook_cells"]

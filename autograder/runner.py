@@ -537,6 +537,7 @@ def zygote(control_fd: int, config: dict) -> None:
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     _prctl(PR_SET_DUMPABLE, 0)  # nothing of the same uid may read or trace the zygote
     _set_limits({"nofile": config["limits"]["nofile"], "core": 0})
+    sys.path[:0] = config.get("path", [])
     config = {"uid": os.geteuid(), "gid": os.getegid(), **{k: v for k, v in config.items() if v is not None}}
     sock = socket.socket(fileno=control_fd)
 

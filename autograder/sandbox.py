@@ -184,7 +184,12 @@ def command(inbox: Path, uid: int | None, limits: Limits, control_fd: int, info_
     args += ["--remount-ro", "/dev", "--remount-ro", "/"]  # the jobs' own tmpfs are their only writable places
     for var, value in _env(uid).items():
         args += ["--setenv", var, value]
-    config = {"uid": uid, "gid": uid, "limits": limits.for_job(), "cleanup_s": cleanup_s}
+    import gated
+
+    # the folder holding the course library, first on the zygote's path: the sandbox imports the
+    # library bound above however the grader found it (an editable install, PYTHONPATH)
+    library = str(Path(gated.__file__).resolve().parent.parent)
+    config = {"uid": uid, "gid": uid, "limits": limits.for_job(), "cleanup_s": cleanup_s, "path": [library]}
     return args + ["--", _python(), "-I", "/grader/runner.py", "--zygote", f"--control-fd={control_fd}",
                    f"--config={json.dumps(config, separators=(',', ':'))}"]
 
@@ -348,8 +353,9 @@ class WarmWorker:
     """
 
     def __init__(self, limits: Limits, setup: str, inbox: Path, as_root: bool | None = None,
-                 cleanup_s: float = CLEANUP_S) -> None:
+                 cleanup_s: float | None = None) -> None:
         self.limits, self.inbox, self.broken = limits, inbox, False
+        cleanup_s = CLEANUP_S if cleanup_s is None else cleanup_s
         self.uid, self._claim = claim_uid() if (os.geteuid() == 0 if as_root is None else as_root) else (None, None)
         inbox.mkdir(parents=True, exist_ok=True)
         os.chmod(inbox, 0o755)
@@ -366,8 +372,11 @@ class WarmWorker:
             os.close(info_w)
             child.close()
             self._sandbox_pid = self._read_sandbox_pid(info_r, limits.startup_s)
-            self._send({"op": "warm", "setup": setup})
-            answer = self._receive(limits.startup_s)
+            try:
+                self._send({"op": "warm", "setup": setup})
+                answer = self._receive(limits.startup_s)
+            except WorkerBroken:
+                raise WorkerBroken(self.died("did not start")) from None
             if not answer.get("ok"):
                 raise WorkerBroken(f"the grader's set-up failed in the sandbox: {answer.get('error')}")
         except BaseException:
