@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 import time
 from pathlib import Path
@@ -78,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("assignment")
     g.add_argument("--submissions", required=True, type=Path,
                    help="a folder <student>/<assignment>/<notebook>.ipynb or an LMS zip")
-    g.add_argument("--workers", type=int, default=os.cpu_count(), help="sandboxes in parallel (default: the cores)")
+    g.add_argument("--workers", type=int, default=None,
+                   help="sandboxes in parallel (default: the cores; with --cluster, its workers' threads)")
     g.add_argument("--db", default=None, help="SQLAlchemy URL of the gradebook (default: sqlite in the workspace)")
     g.add_argument("--workspace", type=Path, default=Path("grading"), help="grading workspace (default: grading/)")
     g.add_argument("--course", type=Path, default=Path("."), help="course root holding solutions/ (default: .)")

@@ -3,8 +3,8 @@
 The pipeline sees only this interface; an executor holds one slot per worker thread::
 
     executor.check()                            # refuse early, saying why and how to fix it
-    executor.start(setup, workers, scratch)     # the first slot is started here: a sandbox that
-                                                #   cannot start stops the run before any grading
+    executor.start(setup, workers, scratch)     # the slots start in the background; one that
+                                                #   cannot start raises where it is first borrowed
     with executor.slot() as slot:               # borrow a free slot (started when first borrowed)
         attempt = slot.run(job, deadline)       # one attempt: events, results and output, as data
     executor.close()
@@ -26,6 +26,8 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
+import threading
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -81,6 +83,8 @@ class Executor(ABC):
         self.limits = limits or Limits()
         self._slots: list[Slot] = []
         self._free: queue.Queue[Slot] = queue.Queue()
+        self._opening: dict[Slot, threading.Thread] = {}
+        self._failed: dict[Slot, BaseException] = {}
 
     def check(self) -> None:
         """Raise :class:`sandbox.SandboxUnavailable` when this executor cannot run here."""
@@ -94,27 +98,49 @@ class Executor(ABC):
         """Slot number ``index``; ``setup`` is the assignment's trusted set-up, ``scratch`` its folder."""
 
     def start(self, setup: str, workers: int, scratch: Path) -> None:
+        """Make the slots and start them all at once, in the background (a sandbox imports torch:
+        about a second, which overlaps the rest of the run's set-up); a slot that could not start
+        raises, explained, where it is first borrowed, before anything runs in it."""
         self.check()
         for index in range(workers):
             slot = self.make_slot(index, setup, scratch)
             self._slots.append(slot)
             self._free.put(slot)
+            self._opening[slot] = threading.Thread(target=self._open, args=(slot,), daemon=True)
+            self._opening[slot].start()
+
+    def _open(self, slot: Slot) -> None:
         try:
-            self._slots[0].open()  # a sandbox that cannot start says so now, before anything is graded
-        except BaseException:
-            self.close()
-            raise
+            slot.open()
+        except BaseException as exc:  # noqa: BLE001 - raised again, explained, by slot()
+            self._failed[slot] = exc
+
+    def explain(self, failure: BaseException) -> BaseException:
+        """The error to raise when a slot failed to start (here: the failure itself)."""
+        return failure
+
+    def default_slots(self) -> int:
+        """How many slots a run uses when it is not told: one per core here."""
+        return os.cpu_count() or 1
 
     @contextmanager
     def slot(self) -> Iterator[Slot]:
         slot = self._free.get()
         try:
+            opening = self._opening.pop(slot, None)
+            if opening is not None:
+                opening.join()
+                if slot in self._failed:
+                    raise self.explain(self._failed.pop(slot))
             slot.open()
             yield slot
         finally:
             self._free.put(slot)
 
     def close(self) -> None:
+        for opening in self._opening.values():
+            opening.join()
+        self._opening.clear()
         for slot in self._slots:
             slot.close()
         self._slots.clear()
@@ -124,13 +150,13 @@ class Executor(ABC):
 
 
 class _WarmSlot(Slot):
-    def __init__(self, limits: Limits, setup: str, inbox: Path) -> None:
-        self.limits, self.setup, self.inbox = limits, setup, inbox
+    def __init__(self, limits: Limits, setup: str, inbox: Path, log: Path | None = None) -> None:
+        self.limits, self.setup, self.inbox, self.log = limits, setup, inbox, log
         self.worker: sandbox.WarmWorker | None = None
 
     def open(self) -> None:
         if self.worker is None:
-            self.worker = sandbox.WarmWorker(self.limits, self.setup, self.inbox)
+            self.worker = sandbox.WarmWorker(self.limits, self.setup, self.inbox, log=self.log)
 
     def run(self, job: Job, deadline: float) -> Attempt:
         for retry in (False, True):  # a sandbox that stopped answering is replaced, once
@@ -156,8 +182,28 @@ class _WarmSlot(Slot):
 class WarmSandbox(Executor):
     """One long-lived bubblewrap sandbox per slot, the set-up imported once, namespaces per job."""
 
+    _inboxes: Path | None = None
+
     def check(self) -> None:
-        sandbox.check_available()
+        sandbox.check_available(probe=False)  # the cheap checks: the first worker is the probe
+
+    def explain(self, failure: BaseException) -> BaseException:
+        """A worker that could not start: the machine's checks with the probe say why, if they can."""
+        try:
+            sandbox.check_available()
+        except sandbox.SandboxUnavailable as exc:
+            return exc
+        return failure
+
+    def start(self, setup: str, workers: int, scratch: Path) -> None:
+        self._inboxes = sandbox.inbox_folder(scratch)
+        super().start(setup, workers, scratch)
+
+    def close(self) -> None:
+        super().close()
+        if self._inboxes is not None:
+            shutil.rmtree(self._inboxes, ignore_errors=True)
+            self._inboxes = None
 
     def describe(self) -> str:
         if os.geteuid() == 0:
@@ -171,7 +217,8 @@ class WarmSandbox(Executor):
         return f"sandbox as {who}, unprivileged (bubblewrap in a user namespace; namespaces of its own per submission)"
 
     def make_slot(self, index: int, setup: str, scratch: Path) -> Slot:
-        return _WarmSlot(self.limits, setup, scratch / f"worker{index}")
+        return _WarmSlot(self.limits, setup, (self._inboxes or scratch) / f"worker{index}",
+                         log=scratch / f"worker{index}.log")
 
 
 class _ColdSlot(Slot):
@@ -220,8 +267,11 @@ def choose(unsafe: bool = False, limits: Limits | None = None, cluster: str | No
     sandbox, the strongest this machine allows (as root, a uid per worker; otherwise unprivileged);
     its ``check()`` says exactly what is missing when no sandbox can run here."""
     if cluster:
-        from autograder.cluster import DaskExecutor
-
+        try:
+            from autograder.cluster import DaskExecutor
+        except ImportError as exc:
+            raise sandbox.SandboxUnavailable(f"--cluster needs Dask ({exc}): pip install -r requirements.txt",
+                                             "no-dask") from None
         return DaskExecutor(cluster, limits)
     if unsafe:
         return Unsafe(limits)

@@ -68,7 +68,7 @@ def release_and_gradebook_cells(source: Path, spec: AssignmentSpec, db_url: str 
     """
     from nbgrader.api import Gradebook
 
-    ensure_alembic_on_path()
+    stamp_new_gradebooks_in_process()
     from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearMarkScheme, ClearOutput,
                                         ClearSolutions, ComputeChecksums, LockCells, SaveCells)
 
@@ -87,8 +87,21 @@ def release_and_gradebook_cells(source: Path, spec: AssignmentSpec, db_url: str 
     return nb, with_hidden
 
 
-def ensure_alembic_on_path() -> None:
-    """nbgrader runs ``alembic`` to stamp a new gradebook; it lives beside this interpreter."""
+def stamp_new_gradebooks_in_process() -> None:
+    """nbgrader stamps a new gradebook with the head of its migrations by running the ``alembic``
+    command: a second Python that imports alembic and nbgrader, about 2 s of a grading run. alembic's
+    own API reads the same head from nbgrader's migration scripts in milliseconds, so nbgrader is
+    given that instead; the command stays reachable (beside this interpreter) for nbgrader's own use."""
+    import nbgrader.api
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    def migration_head() -> str:
+        with _temp_alembic_ini("sqlite://") as ini:
+            return ScriptDirectory.from_config(Config(ini)).get_current_head()
+
+    nbgrader.api.get_alembic_version = migration_head
     bindir = os.path.dirname(sys.executable)
     if shutil.which("alembic") is None and os.path.exists(os.path.join(bindir, "alembic")):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
@@ -171,7 +184,7 @@ def grade(spec: AssignmentSpec, submissions: Path, course: Course, workspace: Pa
             skipped.append(sub.student)
         else:
             todo.append(sub)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1, executor.max_slots))
+    workers = max(1, min(workers or executor.default_slots(), len(todo) or 1, executor.max_slots))
     scratch = workspace / "scratch"
     scratch.mkdir(exist_ok=True)
     os.chmod(scratch, 0o711)

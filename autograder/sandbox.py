@@ -113,6 +113,17 @@ class WorkerBroken(SandboxError):
     """A worker's sandbox did not start or stopped answering; the caller starts a new one."""
 
 
+def inbox_folder(fallback: Path) -> Path:
+    """A private folder for the jobs' inboxes, on the RAM file system /dev/shm where there is one:
+    a job is a few hundred small files (the cases' arrays), which a disk writes and opens about a
+    hundred times slower. Otherwise a folder in ``fallback``."""
+    import tempfile
+
+    shm = Path("/dev/shm")
+    where = shm if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else fallback
+    return Path(tempfile.mkdtemp(prefix="autograder-inbox-", dir=where))  # mode 0700
+
+
 def _system_binds() -> list[str]:
     args: list[str] = ["--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
@@ -207,17 +218,18 @@ def _env(uid: int | None) -> dict[str, str]:
 _CHECKED: dict[str, str | None] = {}  # "bwrap": what the probe sandbox said (None: it worked), once a process
 
 
-def check_available() -> None:
+def check_available(probe: bool = True) -> None:
     """Raise :class:`SandboxUnavailable`, naming the cause and its fix, unless the sandbox runs here
-    (the cheap checks each time, the probe sandbox once a process: :mod:`autograder.machine`)."""
+    (the cheap checks each time, the probe sandbox once a process: :mod:`autograder.machine`).
+    ``probe=False`` skips the probe unless its answer is known (a grading run's first worker is one)."""
     from autograder import machine
 
-    def probe() -> str | None:
-        if "bwrap" not in _CHECKED:
+    def probe_once() -> str | None:
+        if "bwrap" not in _CHECKED and probe:
             _CHECKED["bwrap"] = machine.probe_sandbox()
-        return _CHECKED["bwrap"]
+        return _CHECKED.get("bwrap")
 
-    problem = machine.sandbox_problem(probe)
+    problem = machine.sandbox_problem(probe_once)
     if problem is not None:
         raise SandboxUnavailable(problem.message, problem.cause)
 
@@ -344,6 +356,43 @@ def execute(command_for: Callable[[int], list[str]], limits: Limits, cells: dict
     return attempt
 
 
+class _Spawner:
+    """Starts every worker sandbox from one thread that lives as long as the grader: bwrap's
+    --die-with-parent is a parent-death signal, which Linux sends when the *thread* that started the
+    process ends, so a sandbox started from a short-lived thread would be killed with it."""
+
+    def __init__(self) -> None:
+        import queue
+
+        self._requests: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _serve(self) -> None:
+        while True:
+            args, kwargs, done = self._requests.get()
+            try:
+                done["proc"] = subprocess.Popen(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - raised again in the caller
+                done["error"] = exc
+            done["event"].set()
+
+    def popen(self, *args, **kwargs) -> subprocess.Popen:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name="sandbox-spawner", daemon=True)
+                self._thread.start()
+        done = {"event": threading.Event()}
+        self._requests.put((args, kwargs, done))
+        done["event"].wait()
+        if "error" in done:
+            raise done["error"]
+        return done["proc"]
+
+
+_SPAWNER = _Spawner()
+
+
 class WarmWorker:
     """One long-lived sandbox (see the module docstring), the assignment's set-up imported once.
 
@@ -353,7 +402,7 @@ class WarmWorker:
     """
 
     def __init__(self, limits: Limits, setup: str, inbox: Path, as_root: bool | None = None,
-                 cleanup_s: float | None = None) -> None:
+                 cleanup_s: float | None = None, log: Path | None = None) -> None:
         self.limits, self.inbox, self.broken = limits, inbox, False
         cleanup_s = CLEANUP_S if cleanup_s is None else cleanup_s
         self.uid, self._claim = claim_uid() if (os.geteuid() == 0 if as_root is None else as_root) else (None, None)
@@ -362,13 +411,13 @@ class WarmWorker:
         self.sock, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         info_r, info_w = os.pipe()
         cmd = command(inbox, self.uid, limits, child.fileno(), info_w, cleanup_s)
-        self.log = inbox.parent / f"{inbox.name}.log"
+        self.log = log or inbox.parent / f"{inbox.name}.log"
         self.proc = None
         self._sandbox_pid: int | None = None
         try:
             with open(self.log, "wb") as log:
-                self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                             pass_fds=(child.fileno(), info_w), start_new_session=True)
+                self.proc = _SPAWNER.popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                           pass_fds=(child.fileno(), info_w), start_new_session=True)
             os.close(info_w)
             child.close()
             self._sandbox_pid = self._read_sandbox_pid(info_r, limits.startup_s)
@@ -549,4 +598,4 @@ def prepare_dir(base: Path) -> Path:
 
 
 __all__ = ["Attempt", "Limits", "SandboxError", "SandboxUnavailable", "WarmWorker", "WorkerBroken", "check_available",
-           "claim_uid", "command", "describe_exit", "execute", "unconfined_command"]
+           "claim_uid", "command", "describe_exit", "execute", "inbox_folder", "unconfined_command"]
