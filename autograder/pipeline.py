@@ -172,7 +172,6 @@ def grade(spec: AssignmentSpec, submissions: Path, course: Course, workspace: Pa
     os.chmod(workspace, 0o700)
     db_url = db_url or f"sqlite:///{workspace / 'gradebook.db'}"
     started = time.monotonic()
-    release, with_hidden = release_and_gradebook_cells(course.source(spec), spec, db_url)
     subs = collect(Path(submissions), spec.name, spec.notebook)
     if students:
         subs = [s for s in subs if s.student in students]
@@ -188,12 +187,14 @@ def grade(spec: AssignmentSpec, submissions: Path, course: Course, workspace: Pa
     scratch = workspace / "scratch"
     scratch.mkdir(exist_ok=True)
     os.chmod(scratch, 0o711)
-    writer = record.Writer(workspace, db_url, spec, with_hidden)
     outcomes: list[Outcome] = []
-    if progress:
-        progress.start(len(todo), skipped=len(skipped))
-    executor.start(spec.setup, workers, scratch)
+    if todo:
+        executor.start(spec.setup, workers, scratch)  # the sandboxes warm up while nbgrader makes the release
     try:
+        release, with_hidden = release_and_gradebook_cells(course.source(spec), spec, db_url)
+        writer = record.Writer(workspace, db_url, spec, with_hidden)
+        if progress:
+            progress.start(len(todo), skipped=len(skipped))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(grade_one, sub, spec, release, executor) for sub in todo]
             for future in as_completed(futures):

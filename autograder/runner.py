@@ -228,7 +228,8 @@ def run_job(job_dir: str) -> None:
 # two pipes: events and output) it forks a keeper that gives the job namespaces of its own:
 #
 #   keeper  new mount, PID, IPC and network namespaces (the zygote keeps CAP_SYS_ADMIN for this);
-#           it writes init's uid and gid maps (below) and reports init's exit status
+#           it writes init's uid and gid maps (below) and reports init's exit status. (The zygote
+#           cannot make the PID namespace itself: unprivileged, it could not return to its own.)
 #   init    PID 1 of the new PID namespace: a fresh /proc; fresh size-limited tmpfs on /tmp, the
 #           working folder and /dev/shm; the job's rlimits; a user namespace of its own that maps only
 #           the job's uid (the worker's own uid when the grader is root) and in which no namespace of
@@ -401,7 +402,10 @@ def _job_process(events_fd: int, output_fd: int, job: str) -> None:
     except BaseException:  # noqa: BLE001
         os.write(2, traceback.format_exc().encode()[-2000:])
         os._exit(70)
-    run_job(job)
+    try:
+        run_job(job)
+    finally:
+        os._exit(70)  # run_job ends the process itself; never return into the zygote's code
 
 
 def _init(events_fd: int, output_fd: int, job: str, config: dict, unshared_w: int, mapped_r: int) -> None:
@@ -431,20 +435,20 @@ def _init(events_fd: int, output_fd: int, job: str, config: dict, unshared_w: in
         _prctl(PR_SET_DUMPABLE, 0)
     except BaseException:  # noqa: BLE001
         _fail_setup("init")
-    job_pid = os.fork()
-    if job_pid == 0:
-        _job_process(events_fd, output_fd, job)
-    null = os.open("/dev/null", os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    os.closerange(3, 1 << 20)
-    while True:
-        try:
+    try:
+        job_pid = os.fork()
+        if job_pid == 0:
+            _job_process(events_fd, output_fd, job)
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, 1 << 20)
+        while True:
             pid, raw = os.waitpid(-1, 0)
-        except ChildProcessError:
-            os._exit(70)
-        if pid == job_pid:
-            os._exit(_exit_code(raw))
+            if pid == job_pid:
+                os._exit(_exit_code(raw))
+    finally:
+        os._exit(70)  # init never returns into the zygote's code
 
 
 def _keeper(events_fd: int, output_fd: int, job: str, config: dict) -> None:
