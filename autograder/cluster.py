@@ -6,7 +6,7 @@ Dask scheduler and gets the attempt back as plain data (JSON); the judge and the
 writer stay in the instructor's command. On each worker a plugin (:class:`SandboxPlugin`) checks,
 when the worker joins, that the sandbox runs on its machine (:mod:`autograder.machine`): if it does,
 the worker advertises the resource ``gated-sandbox`` (one unit per thread) and keeps a warm sandbox
-per thread across tasks; if not, it advertises nothing, says why, and refuses any job sent to it
+(shared by its threads) across tasks; if not, it advertises nothing, says why, and refuses any job sent to it
 anyway, so nothing is ever graded unsandboxed. Jobs ask for one unit of that resource. A worker
 lost mid-job is Dask's to handle: the scheduler runs its tasks again elsewhere (up to its
 ``distributed.scheduler.allowed-failures``), and the instructor's command gets each result once.
@@ -21,6 +21,7 @@ import logging
 import queue
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import fields
@@ -114,11 +115,14 @@ class SandboxPlugin(WorkerPlugin):
     def __init__(self) -> None:
         self.refusal: str | None = None
         self.jobs_run = 0
-        self._pools: dict[str, queue.Queue] = {}
+        self._pools: dict[str, tuple[sandbox.SharedSandbox, queue.Queue]] = {}
         self._slots: list[_WarmSlot] = []
+        self._shared: list[sandbox.SharedSandbox] = []
         self._folder: Path | None = None
+        self._lock: threading.Lock | None = None  # made on the worker: the plugin travels pickled
 
     async def setup(self, worker) -> None:
+        self._lock = threading.Lock()
         loop = asyncio.get_running_loop()
         self.refusal = await loop.run_in_executor(None, self._check)
         if self.refusal:
@@ -138,28 +142,34 @@ class SandboxPlugin(WorkerPlugin):
     def teardown(self, worker) -> None:
         for slot in self._slots:
             slot.close()
+        for shared in self._shared:
+            shared.close()
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
 
     def run(self, job: Job, deadline: float, limits: Limits) -> Attempt:
         if self.refusal:
             raise SandboxRefused(f"this worker grades nothing: {self.refusal}")
-        key = json.dumps([job.manifest.get("setup", ""), limits.__dict__], sort_keys=True)
-        pool = self._pools.setdefault(key, queue.Queue())
-        try:
-            slot = pool.get_nowait()
-        except queue.Empty:  # one warm sandbox per thread that asks, kept for the next task
-            index = len(self._slots)
-            inboxes = sandbox.inbox_folder(self._folder)
-            slot = _WarmSlot(limits, job.manifest.get("setup", ""), inboxes / f"worker{index}",
-                             log=self._folder / f"worker{index}.log")
-            self._slots.append(slot)
+        setup = job.manifest.get("setup", "")
+        key = json.dumps([setup, limits.__dict__], sort_keys=True)
+        with self._lock:
+            if key not in self._pools:  # one sandbox per set-up, shared by the worker's threads
+                inboxes = sandbox.inbox_folder(self._folder)
+                shared = sandbox.SharedSandbox(limits, setup, inboxes, self._folder / f"sandbox{len(self._pools)}.log")
+                self._pools[key] = (shared, queue.Queue())
+                self._shared.append(shared)
+            shared, free = self._pools[key]
+            try:
+                slot = free.get_nowait()
+            except queue.Empty:  # a slot per thread that asks, kept for the next task
+                slot = _WarmSlot(limits, setup, shared.inbox / f"worker{len(self._slots)}", shared=shared)
+                self._slots.append(slot)
         try:
             attempt = slot.run(job, deadline)
             self.jobs_run += 1
             return attempt
         finally:
-            pool.put(slot)
+            free.put(slot)
 
 
 def run_remote(job_text: str, seconds_left: float, limits_plain: dict) -> str:

@@ -13,9 +13,9 @@ A :class:`Job` is plain data (the manifest the runner reads, and the cases' arra
 may run it wherever it likes: here in a sandbox, or on another machine. The executors, strongest
 first (``describe`` names the one a run used):
 
-* :class:`WarmSandbox` (the default): one long-lived bubblewrap sandbox per slot, the assignment's
-  imports done once, every job in namespaces of its own (:class:`sandbox.WarmWorker`); as root
-  each slot's jobs run as a uid of the slot's own, as an ordinary user as that user;
+* :class:`WarmSandbox` (the default): one long-lived bubblewrap sandbox shared by the slots, the
+  assignment's imports done once, every job in namespaces of its own (:class:`sandbox.Sandbox`); as
+  root each slot's jobs run as a uid of the slot's own, as an ordinary user as that user;
 * :class:`ColdSandbox`: a fresh sandbox for every attempt (slower: torch is imported each time);
 * :class:`Unsafe`: no sandbox, the resource limits only (``--unsafe``);
 * :class:`autograder.cluster.DaskExecutor` (``--cluster``): each job to a Dask worker, which runs
@@ -150,25 +150,26 @@ class Executor(ABC):
 
 
 class _WarmSlot(Slot):
-    def __init__(self, limits: Limits, setup: str, inbox: Path, log: Path | None = None) -> None:
-        self.limits, self.setup, self.inbox, self.log = limits, setup, inbox, log
+    """A slot of the warm sandbox: its own inbox folder and (as root) uid, in the shared sandbox."""
+
+    def __init__(self, limits: Limits, setup: str, inbox: Path, log: Path | None = None,
+                 shared: sandbox.SharedSandbox | None = None) -> None:
+        self.limits, self.setup, self.inbox, self.log, self.shared = limits, setup, inbox, log, shared
         self.worker: sandbox.WarmWorker | None = None
 
     def open(self) -> None:
         if self.worker is None:
-            self.worker = sandbox.WarmWorker(self.limits, self.setup, self.inbox, log=self.log)
+            self.worker = sandbox.WarmWorker(self.limits, self.setup, self.inbox, log=self.log, shared=self.shared)
+        else:
+            self.worker.shared.get()  # started, or replaced when broken
 
     def run(self, job: Job, deadline: float) -> Attempt:
         for retry in (False, True):  # a sandbox that stopped answering is replaced, once
             try:
                 self.open()
                 job.write(self.inbox / "job")
-                attempt = self.worker.run("job", job.cell_limits, job.probe_limits, deadline)
-                if self.worker.broken:  # its clean-up failed: a fresh sandbox for the next job
-                    self.close()
-                return attempt
+                return self.worker.run("job", job.cell_limits, job.probe_limits, deadline)
             except sandbox.WorkerBroken:
-                self.close()
                 if retry:
                     raise
         raise AssertionError("unreachable")
@@ -180,9 +181,10 @@ class _WarmSlot(Slot):
 
 
 class WarmSandbox(Executor):
-    """One long-lived bubblewrap sandbox per slot, the set-up imported once, namespaces per job."""
+    """One long-lived bubblewrap sandbox for all slots, the set-up imported once, namespaces per job."""
 
     _inboxes: Path | None = None
+    _shared: sandbox.SharedSandbox | None = None
 
     def check(self) -> None:
         sandbox.check_available(probe=False)  # the cheap checks: the first worker is the probe
@@ -196,11 +198,17 @@ class WarmSandbox(Executor):
         return failure
 
     def start(self, setup: str, workers: int, scratch: Path) -> None:
+        """One sandbox for all the slots: torch is imported once, and every slot's jobs are forked
+        from it (each in namespaces of its own, as a uid of the slot's own when root)."""
         self._inboxes = sandbox.inbox_folder(scratch)
+        self._shared = sandbox.SharedSandbox(self.limits, setup, self._inboxes, scratch / "sandbox.log")
         super().start(setup, workers, scratch)
 
     def close(self) -> None:
         super().close()
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
         if self._inboxes is not None:
             shutil.rmtree(self._inboxes, ignore_errors=True)
             self._inboxes = None
@@ -217,8 +225,7 @@ class WarmSandbox(Executor):
         return f"sandbox as {who}, unprivileged (bubblewrap in a user namespace; namespaces of its own per submission)"
 
     def make_slot(self, index: int, setup: str, scratch: Path) -> Slot:
-        return _WarmSlot(self.limits, setup, (self._inboxes or scratch) / f"worker{index}",
-                         log=scratch / f"worker{index}.log")
+        return _WarmSlot(self.limits, setup, (self._inboxes or scratch) / f"worker{index}", shared=self._shared)
 
 
 class _ColdSlot(Slot):

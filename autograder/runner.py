@@ -225,7 +225,8 @@ def run_job(job_dir: str) -> None:
 # ------------------------------------------------------------------------------ the warm worker
 # ``runner.py --zygote --control-fd=N --config=JSON`` is the sandbox's first process (trusted). It
 # imports the assignment's set-up once; for every job the parent sends on the control socket (with
-# two pipes: events and output) it forks a keeper that gives the job namespaces of its own:
+# two pipes: events and output; several jobs may run at once, one per slot of the executor, each
+# with the uid the parent gives) it forks a keeper that gives the job namespaces of its own:
 #
 #   keeper  new mount, PID, IPC and network namespaces (the zygote keeps CAP_SYS_ADMIN for this);
 #           it writes init's uid and gid maps (below) and reports init's exit status. (The zygote
@@ -239,12 +240,13 @@ def run_job(job_dir: str) -> None:
 # When the job process exits, init exits with its status and the kernel kills every process left in
 # the PID namespace; the file systems and IPC objects the job could write die with its namespaces.
 # Nothing of one submission can survive into the next, so there is no wipe that could fail; the
-# zygote only checks that every process of the job is gone within ``cleanup_s`` and says so.
+# zygote only checks that a killed job is gone within ``cleanup_s`` (init's end, and so the keeper's,
+# waits for every process of its namespace) and says so.
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
-PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 4, 24, 36, 38
+PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 4, 24, 38
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 SYS_OPEN_TREE, SYS_MOVE_MOUNT = 428, 429  # the same number on every architecture (asm-generic)
 OPEN_TREE_CLONE, AT_RECURSIVE, MOVE_MOUNT_F_EMPTY_PATH, AT_FDCWD = 0x1, 0x8000, 0x4, -100
@@ -408,7 +410,8 @@ def _job_process(events_fd: int, output_fd: int, job: str) -> None:
         os._exit(70)  # run_job ends the process itself; never return into the zygote's code
 
 
-def _init(events_fd: int, output_fd: int, job: str, config: dict, unshared_w: int, mapped_r: int) -> None:
+def _init(events_fd: int, output_fd: int, job: str, uid: int, gid: int, config: dict, unshared_w: int,
+          mapped_r: int) -> None:
     """PID 1 of the job's PID namespace (see above); exits with the job process's status."""
     try:
         limits = config["limits"]
@@ -424,8 +427,7 @@ def _init(events_fd: int, output_fd: int, job: str, config: dict, unshared_w: in
         if os.read(mapped_r, 1) != b"m":
             raise RuntimeError("the keeper did not map the job's user namespace")
         os.close(mapped_r)
-        uid = config["uid"]
-        os.setresgid(uid, uid, uid)
+        os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
         for kind in NAMESPACE_KINDS:  # the job may make no namespace, so it can never gain a capability
             path = f"/proc/sys/user/max_{kind}_namespaces"
@@ -451,28 +453,39 @@ def _init(events_fd: int, output_fd: int, job: str, config: dict, unshared_w: in
         os._exit(70)  # init never returns into the zygote's code
 
 
-def _keeper(events_fd: int, output_fd: int, job: str, config: dict) -> None:
-    """The zygote's child for one job: makes its namespaces and init, reports init's status."""
+def _keeper(events_fd: int, output_fd: int, job: str, uid: int, gid: int, config: dict) -> None:
+    """The zygote's child for one job: makes its namespaces and init, reports init's status.
+    SIGUSR1 (the parent's "kill") kills init, whose end kills every process of the job."""
+    init = 0
+    wanted_dead = False
+
+    def kill_init(signum, frame) -> None:
+        nonlocal wanted_dead
+        wanted_dead = True
+        if init > 0:
+            os.kill(init, signal.SIGKILL)
+
+    signal.signal(signal.SIGUSR1, kill_init)  # before init exists: a kill that comes first ends us
     try:
-        os.setsid()  # init stays in this process group: the zygote kills both with one killpg
+        os.setsid()
         null = os.open("/dev/null", os.O_RDWR)
         os.dup2(null, 0)
         os.dup2(null, 1)  # stderr (2) stays the worker's log, for a failure before the job starts
         keep = sorted({2, events_fd, output_fd})
-        start = 3
-        for fd in keep + [1 << 20]:
-            if fd >= start:
-                os.closerange(start, fd)
-                start = fd + 1
+        for low, high in zip(keep, keep[1:] + [1 << 20]):
+            os.closerange(low + 1, high)  # the control socket, other jobs' pipes: all the zygote's
         _unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET)
         _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing the job mounts propagates to the zygote
         unshared_r, unshared_w = os.pipe()
         mapped_r, mapped_w = os.pipe()
         init = os.fork()
         if init == 0:
+            signal.signal(signal.SIGUSR1, signal.SIG_DFL)
             os.close(unshared_r)
             os.close(mapped_w)
-            _init(events_fd, output_fd, job, config, unshared_w, mapped_r)
+            _init(events_fd, output_fd, job, uid, gid, config, unshared_w, mapped_r)
+        if wanted_dead:
+            os.kill(init, signal.SIGKILL)
         os.close(unshared_w)
         os.close(mapped_r)
         os.close(events_fd)
@@ -480,77 +493,60 @@ def _keeper(events_fd: int, output_fd: int, job: str, config: dict) -> None:
         if os.read(unshared_r, 1) == b"u":
             # init has mounted its namespace's /proc by now, which this process (in the same mount
             # namespace) sees as well: there init is PID 1
-            uid, gid = config["uid"], config["gid"]
             _write("/proc/1/setgroups", "deny")
             _write("/proc/1/uid_map", f"{uid} {uid} 1")
             _write("/proc/1/gid_map", f"{gid} {gid} 1")
             os.write(mapped_w, b"m")
         os.close(mapped_w)
-        _, raw = os.waitpid(init, 0)
+        _, raw = os.waitpid(init, 0)  # init's end comes after every other process of its namespace
     except BaseException:  # noqa: BLE001
         _fail_setup("the keeper")
     os._exit(_exit_code(raw))
 
 
-def _wait_job(sock, keeper: int, cleanup_s: float) -> tuple[int | None, bool]:
-    """Wait for the keeper (a "kill" from the parent kills the job); then make sure every process of
-    the job is gone. Returns (the job's status, whether it all ended within ``cleanup_s``)."""
-    import select
-
-    pidfd = os.pidfd_open(keeper)
-    status = None
-    try:
-        while status is None:
-            ready = select.select([sock, pidfd], [], [])[0]
-            if sock in ready:
-                data = sock.recv(1 << 16)
-                if not data or json.loads(data).get("op") == "kill":
-                    os.killpg(keeper, signal.SIGKILL)  # the keeper and init: the kernel kills the rest
-                if not data:
-                    _reap_all(cleanup_s)
-                    os._exit(0)
-            if pidfd in ready:
-                _, raw = os.waitpid(keeper, 0)
-                status = _exit_code(raw)
-    finally:
-        os.close(pidfd)
-    return status, _reap_all(cleanup_s)
-
-
-def _reap_all(within_s: float) -> bool:
-    """Reap every child (init comes to the zygote, a subreaper, when its keeper was killed first);
-    True when none is left within ``within_s``. init's own exit waits for its whole namespace."""
-    stop = time.monotonic() + within_s
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return True
-        if pid == 0:
-            if time.monotonic() >= stop:
-                return False
-            time.sleep(0.002)
-
-
 def zygote(control_fd: int, config: dict) -> None:
+    """Serve the parent's requests: "warm" (run the set-up), then any number of concurrent "run"
+    (a job, with its id, folder, uid and its two pipes) and "kill" (a job, by id); answer "exit"
+    with each job's status and whether all of it was gone within ``cleanup_s`` of a kill."""
+    import select
     import socket
 
     # It forks the jobs' namespaces: only ever inside the sandbox built for it.
     if os.path.realpath(__file__) != "/grader/runner.py" or not os.path.isdir("/jobs"):
         sys.exit("the warm worker runs only inside its bubblewrap sandbox")
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
     _prctl(PR_SET_DUMPABLE, 0)  # nothing of the same uid may read or trace the zygote
     _set_limits({"nofile": config["limits"]["nofile"], "core": 0})
     sys.path[:0] = config.get("path", [])
-    config = {"uid": os.geteuid(), "gid": os.getegid(), **{k: v for k, v in config.items() if v is not None}}
+    cleanup_s = float(config["cleanup_s"])
     sock = socket.socket(fileno=control_fd)
+    running: dict[int, dict] = {}  # keeper pid -> {"id", "pidfd", "killed_at"}
 
     def reply(**msg) -> None:
         sock.send(json.dumps(msg).encode())
 
+    def end(keeper: int, status: int | None, clean: bool) -> None:
+        job = running.pop(keeper)
+        os.close(job["pidfd"])
+        reply(op="exit", id=job["id"], status=status, clean=clean, setup_failed=status == SETUP_FAILED)
+
     while True:
+        now = time.monotonic()
+        overdue = [k for k, j in running.items() if j["killed_at"] and now - j["killed_at"] > cleanup_s]
+        for keeper in overdue:  # killed and still not gone: this sandbox must not be used again
+            end(keeper, None, False)
+        waits = [j["killed_at"] + cleanup_s - now for j in running.values() if j["killed_at"]]
+        ready = select.select([sock] + [j["pidfd"] for j in running.values()], [], [],
+                              max(0.0, min(waits)) if waits else None)[0]
+        for keeper, job in list(running.items()):
+            if job["pidfd"] in ready:
+                _, raw = os.waitpid(keeper, 0)
+                end(keeper, _exit_code(raw), True)
+        if sock not in ready:
+            continue
         data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 2)
-        if not data:
+        if not data:  # the parent is gone: so is every job
+            for keeper in running:
+                os.kill(keeper, signal.SIGUSR1)
             os._exit(0)
         request = json.loads(data)
         if request["op"] == "warm":
@@ -559,20 +555,24 @@ def zygote(control_fd: int, config: dict) -> None:
                 reply(op="warm", ok=True)
             except BaseException as exc:  # noqa: BLE001
                 reply(op="warm", ok=False, error=one_line(exc))
-            continue
-        if request["op"] != "run" or len(fds) != 2:
+        elif request["op"] == "kill":
+            for keeper, job in running.items():
+                if job["id"] == request["id"] and not job["killed_at"]:
+                    os.kill(keeper, signal.SIGUSR1)
+                    job["killed_at"] = time.monotonic()
+        elif request["op"] == "run" and len(fds) == 2:
+            events_fd, output_fd = fds
+            asked = request.get("uid") if request.get("uid") is not None else config.get("uid")
+            uid, gid = (os.geteuid(), os.getegid()) if asked is None else (int(asked), int(asked))
+            keeper = os.fork()
+            if keeper == 0:
+                _keeper(events_fd, output_fd, request["job"], uid, gid, config)
+            os.close(events_fd)
+            os.close(output_fd)
+            running[keeper] = {"id": request["id"], "pidfd": os.pidfd_open(keeper), "killed_at": None}
+        else:
             for fd in fds:
                 os.close(fd)
-            continue
-        events_fd, output_fd = fds
-        keeper = os.fork()
-        if keeper == 0:
-            sock.close()
-            _keeper(events_fd, output_fd, request["job"], config)
-        os.close(events_fd)
-        os.close(output_fd)
-        status, clean = _wait_job(sock, keeper, float(config["cleanup_s"]))
-        reply(op="exit", status=status, clean=clean, setup_failed=status == SETUP_FAILED)
 
 
 def main() -> None:

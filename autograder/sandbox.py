@@ -29,8 +29,10 @@ attempt so that the rest of the notebook is still graded.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import queue
 import selectors
 import shutil
 import signal
@@ -166,15 +168,17 @@ def unconfined_command(job_dir: Path, limits: Limits, events_fd: int) -> list[st
 
 
 def command(inbox: Path, uid: int | None, limits: Limits, control_fd: int, info_fd: int | None = None,
-            cleanup_s: float = CLEANUP_S) -> list[str]:
-    """The command line of one worker's sandbox: bubblewrap around the zygote.
+            cleanup_s: float = CLEANUP_S, privileged: bool | None = None) -> list[str]:
+    """The command line of one sandbox: bubblewrap around the zygote.
 
-    ``uid`` is the worker's own uid when the grader is root (bwrap runs privileged; the jobs' inits
-    switch to it), or None for an ordinary user (bwrap makes a user namespace; jobs run as that user).
-    The zygote keeps CAP_SYS_ADMIN, CAP_SETUID and CAP_SETGID, in bwrap's user namespace when there
-    is one, to give each job namespaces of its own; a job never has any capability.
+    ``privileged`` (by default: whether ``uid`` is given) is for a grader that is root: bwrap runs
+    privileged and each job's init switches to the uid its slot asks for (``uid`` when it asks for
+    none). Otherwise bwrap makes a user namespace and jobs run as the grader's user. The zygote
+    keeps CAP_SYS_ADMIN, CAP_SETUID and CAP_SETGID, in bwrap's user namespace when there is one, to
+    give each job namespaces of its own; a job never has any capability.
     """
-    args = ["bwrap", *(["--unshare-user"] if uid is None else []), "--unshare-pid", "--unshare-net", "--unshare-ipc",
+    privileged = uid is not None if privileged is None else privileged
+    args = ["bwrap", *([] if privileged else ["--unshare-user"]), "--unshare-pid", "--unshare-net", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     for cap in ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID"):
         args += ["--cap-add", cap]
@@ -362,8 +366,6 @@ class _Spawner:
     process ends, so a sandbox started from a short-lived thread would be killed with it."""
 
     def __init__(self) -> None:
-        import queue
-
         self._requests: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -393,30 +395,32 @@ class _Spawner:
 _SPAWNER = _Spawner()
 
 
-class WarmWorker:
-    """One long-lived sandbox (see the module docstring), the assignment's set-up imported once.
+class Sandbox:
+    """One long-lived sandbox (see the module docstring), the assignment's set-up imported once,
+    shared by the slots of an executor: each :meth:`run` is one job in namespaces of its own, and
+    several may run at once. When a job's clean-up fails (a process of it still alive
+    :data:`CLEANUP_S` after its kill), or the sandbox stops answering, it is marked ``broken`` and
+    must be replaced, never reused. ``inbox`` is its view of the jobs, ``/jobs`` inside."""
 
-    ``as_root`` (the grader is root): the worker claims a uid of its own for its jobs. Each
-    :meth:`run` is one job in fresh namespaces; when its clean-up fails (a process of it still alive
-    after :data:`CLEANUP_S`), the worker is marked ``broken`` and must be replaced, never reused.
-    """
-
-    def __init__(self, limits: Limits, setup: str, inbox: Path, as_root: bool | None = None,
-                 cleanup_s: float | None = None, log: Path | None = None) -> None:
-        self.limits, self.inbox, self.broken = limits, inbox, False
+    def __init__(self, limits: Limits, setup: str, inbox: Path, log: Path, uid: int | None = None,
+                 cleanup_s: float | None = None, as_root: bool | None = None) -> None:
+        self.limits, self.inbox, self.log, self.broken = limits, inbox, log, False
         cleanup_s = CLEANUP_S if cleanup_s is None else cleanup_s
-        self.uid, self._claim = claim_uid() if (os.geteuid() == 0 if as_root is None else as_root) else (None, None)
         inbox.mkdir(parents=True, exist_ok=True)
         os.chmod(inbox, 0o755)
         self.sock, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         info_r, info_w = os.pipe()
-        cmd = command(inbox, self.uid, limits, child.fileno(), info_w, cleanup_s)
-        self.log = log or inbox.parent / f"{inbox.name}.log"
+        as_root = os.geteuid() == 0 if as_root is None else as_root
+        cmd = command(inbox, uid, limits, child.fileno(), info_w, cleanup_s, privileged=as_root)
         self.proc = None
         self._sandbox_pid: int | None = None
+        self._sending = threading.Lock()
+        self._waiting: dict[int, queue.Queue] = {}  # job id -> where its "exit" answer goes
+        self._ids = itertools.count()
+        self._reader: threading.Thread | None = None
         try:
-            with open(self.log, "wb") as log:
-                self.proc = _SPAWNER.popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            with open(self.log, "wb") as log_file:
+                self.proc = _SPAWNER.popen(cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
                                            pass_fds=(child.fileno(), info_w), start_new_session=True)
             os.close(info_w)
             child.close()
@@ -433,6 +437,8 @@ class WarmWorker:
             raise
         finally:
             os.close(info_r)
+        self._reader = threading.Thread(target=self._read_answers, name="sandbox-answers", daemon=True)
+        self._reader.start()
 
     def _read_sandbox_pid(self, info_r: int, timeout: float) -> int:
         """bwrap's --info-fd gives the sandbox's first process; its end is the end of every process
@@ -456,7 +462,7 @@ class WarmWorker:
             raise WorkerBroken(self.died("did not start")) from None
 
     def died(self, what: str) -> str:
-        """One line for the user: what happened and the last line of the worker's log."""
+        """One line for the user: what happened and the last line of the sandbox's log."""
         if self.proc is not None:
             try:
                 self.proc.wait(timeout=2)
@@ -471,11 +477,14 @@ class WarmWorker:
 
     def _send(self, message: dict, fds: list[int] | None = None) -> None:
         try:
-            socket.send_fds(self.sock, [json.dumps(message).encode()], fds or [])
+            with self._sending:
+                socket.send_fds(self.sock, [json.dumps(message).encode()], fds or [])
         except OSError:
+            self.broken = True
             raise WorkerBroken(self.died("is gone")) from None
 
     def _receive(self, timeout: float) -> dict:
+        """The next answer on the control socket (before the answer reader runs: the set-up's)."""
         ready = selectors.DefaultSelector()
         ready.register(self.sock, selectors.EVENT_READ)
         try:
@@ -490,16 +499,40 @@ class WarmWorker:
             raise WorkerBroken(self.died("closed its channel"))
         return json.loads(data)
 
-    def run(self, job: str, cells: dict[int, float], probes: dict[str, float], deadline: float) -> Attempt:
-        """Run ``inbox/<job>`` once; kill it when the cell or probe in progress overruns."""
+    def _read_answers(self) -> None:
+        """Hand each job's "exit" answer to the job waiting for it; when the channel closes, every
+        waiting job learns that the sandbox is gone."""
+        while True:
+            try:
+                data = self.sock.recv(1 << 16)
+            except OSError:
+                data = b""
+            if not data:
+                self.broken = True
+                for waiting in list(self._waiting.values()):
+                    waiting.put(None)
+                return
+            answer = json.loads(data)
+            waiting = self._waiting.get(answer.get("id"))
+            if waiting is not None:
+                waiting.put(answer)
+
+    def run(self, job: str, uid: int | None, cells: dict[int, float], probes: dict[str, float],
+            deadline: float) -> Attempt:
+        """Run ``inbox/<job>`` once as ``uid`` (None: the sandbox's own); kill it when the cell or
+        probe in progress overruns."""
         attempt = Attempt(in_progress=("startup",))
+        job_id = next(self._ids)
+        answers: queue.Queue = queue.Queue()
+        self._waiting[job_id] = answers
         read_fd, write_fd = os.pipe()
         out_read, out_write = os.pipe()
         try:
-            self._send({"op": "run", "job": f"/jobs/{job}"}, [write_fd, out_write])
+            self._send({"op": "run", "id": job_id, "job": f"/jobs/{job}", "uid": uid}, [write_fd, out_write])
         except WorkerBroken:
             os.close(read_fd)
             os.close(out_read)
+            del self._waiting[job_id]
             raise
         finally:
             os.close(write_fd)
@@ -511,32 +544,41 @@ class WarmWorker:
 
         def ended(timeout: float) -> bool:
             try:
-                status.update(self._receive(timeout))
-                return True
-            except WorkerBroken:
+                answer = answers.get(timeout=timeout)
+            except queue.Empty:
                 return False
+            if answer is None:
+                raise WorkerBroken(self.died("closed its channel"))
+            status.update(answer)
+            return True
 
         try:
             _watch(read_fd, attempt, self.limits, cells, probes, deadline, ended)
             if not status:
                 if attempt.killed:
-                    self._send({"op": "kill"})
-                status.update(self._receive(30.0 + CLEANUP_S))
-        except WorkerBroken:
-            self.broken = True
-            raise
+                    self._send({"op": "kill", "id": job_id})
+                if not ended(30.0 + CLEANUP_S):
+                    self.broken = True
+                    raise WorkerBroken(f"the sandbox did not answer for a job it had to stop (log: {self.log})")
         finally:
+            self._waiting.pop(job_id, None)
             os.close(read_fd)
             drainer.join(timeout=10)
         if not status.get("clean", False):
             self.broken = True  # a process of the job outlived it: never hand this sandbox to the next
         if status.get("setup_failed") and not attempt.events:
+            self.broken = True
             raise WorkerBroken(self.died("could not set up a job"))
         attempt.returncode = status.get("status")
         return attempt
 
     def close(self) -> None:
         """Stop the sandbox and wait until every process in it is gone."""
+        self.broken = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the answer reader
+        except OSError:
+            pass
         self.sock.close()
         if self.proc is not None:
             try:
@@ -547,6 +589,76 @@ class WarmWorker:
         if self._sandbox_pid is not None:
             _wait_gone(self._sandbox_pid, 30.0)
             self._sandbox_pid = None
+
+
+class SharedSandbox:
+    """The one sandbox the slots of an executor share, started by whichever slot first needs it and
+    replaced, once, by whichever first finds it broken (the jobs still running in the old one end
+    with :class:`WorkerBroken` and are run again by their slots)."""
+
+    def __init__(self, limits: Limits, setup: str, inbox: Path, log: Path, cleanup_s: float | None = None) -> None:
+        self.limits, self.setup, self.inbox, self.log, self.cleanup_s = limits, setup, inbox, log, cleanup_s
+        self.current: Sandbox | None = None
+        self._lock = threading.Lock()
+        self._started = 0
+
+    def get(self) -> Sandbox:
+        with self._lock:
+            if self.current is None or self.current.broken:
+                if self.current is not None:
+                    self.current.close()
+                    self.current = None
+                log = self.log if not self._started else self.log.with_suffix(f".{self._started}.log")
+                self._started += 1
+                self.current = Sandbox(self.limits, self.setup, self.inbox, log, cleanup_s=self.cleanup_s)
+            return self.current
+
+    def close(self) -> None:
+        with self._lock:
+            if self.current is not None:
+                self.current.close()
+                self.current = None
+
+
+class WarmWorker:
+    """One slot's view of a sandbox: a folder of its own in the sandbox's inbox and, as root, a uid
+    of its own (claimed for the slot's lifetime). Without ``shared`` it starts a sandbox of its own
+    at once, whose inbox is ``inbox`` itself."""
+
+    def __init__(self, limits: Limits, setup: str, inbox: Path, as_root: bool | None = None,
+                 cleanup_s: float | None = None, log: Path | None = None,
+                 shared: SharedSandbox | None = None) -> None:
+        self.limits, self.inbox = limits, inbox
+        self.uid, self._claim = claim_uid() if (os.geteuid() == 0 if as_root is None else as_root) else (None, None)
+        self._own = shared is None
+        self.shared = shared or SharedSandbox(limits, setup, inbox, log or inbox.parent / f"{inbox.name}.log", cleanup_s)
+        inbox.mkdir(parents=True, exist_ok=True)
+        os.chmod(inbox, 0o755)
+        self.job_prefix = "" if inbox == self.shared.inbox else f"{inbox.relative_to(self.shared.inbox)}/"
+        try:
+            self.shared.get()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def sandbox(self) -> Sandbox | None:
+        return self.shared.current
+
+    @property
+    def broken(self) -> bool:
+        return self.shared.current is None or self.shared.current.broken
+
+    @property
+    def log(self) -> Path:
+        return self.shared.current.log if self.shared.current else self.shared.log
+
+    def run(self, job: str, cells: dict[int, float], probes: dict[str, float], deadline: float) -> Attempt:
+        return self.shared.get().run(self.job_prefix + job, self.uid, cells, probes, deadline)
+
+    def close(self) -> None:
+        if self._own:
+            self.shared.close()
         if self._claim is not None:
             self._claim.close()  # only now may another worker take this uid
             self._claim = None
@@ -597,5 +709,5 @@ def prepare_dir(base: Path) -> Path:
     return base
 
 
-__all__ = ["Attempt", "Limits", "SandboxError", "SandboxUnavailable", "WarmWorker", "WorkerBroken", "check_available",
+__all__ = ["Attempt", "Limits", "Sandbox", "SandboxError", "SandboxUnavailable", "SharedSandbox", "WarmWorker", "WorkerBroken", "check_available",
            "claim_uid", "command", "describe_exit", "execute", "inbox_folder", "unconfined_command"]

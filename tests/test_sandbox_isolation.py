@@ -146,7 +146,8 @@ def test_an_honest_student_after_a_hostile_one_in_the_same_worker_scores_full(tm
 # ------------------------------------------------------------------ clean-up failures and start-up failures
 
 def test_a_worker_whose_clean_up_fails_is_replaced(tmp_path, monkeypatch):
-    """A job whose processes are still dying when the clean-up window closes retires its worker."""
+    """A job whose processes are still dying when the clean-up window closes retires its sandbox:
+    the slot's next job runs in a fresh one."""
     _sandbox_or_skip()
     monkeypatch.setattr(sandbox, "CLEANUP_S", 0.0)
     slot = executors._WarmSlot(sandbox.Limits(cell_s=1.0), "", tmp_path / "inbox")
@@ -156,11 +157,11 @@ def test_a_worker_whose_clean_up_fails_is_replaced(tmp_path, monkeypatch):
     job = executors.Job({"setup": "", "cells": [{"index": 0, "source": hang}], "checks": [], "cell_timeout_s": 1.0,
                          "skip_cells": [], "skip_probes": []}, {}, {0: 1.0}, {})
     slot.open()
-    first = slot.worker
+    first = slot.worker.sandbox
     attempt = slot.run(job, deadline=time.monotonic() + 30)
-    assert attempt.killed == "timeout" and first.broken and slot.worker is None  # retired, not reused
+    assert attempt.killed == "timeout" and first.broken  # retired, not reused
     slot.open()
-    assert slot.worker is not first
+    assert slot.worker.sandbox is not first and not slot.worker.sandbox.broken
     slot.close()
 
 
