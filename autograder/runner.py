@@ -417,7 +417,6 @@ def _init(events_fd: int, output_fd: int, job: str, uid: int, gid: int, config: 
         limits = config["limits"]
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         _fresh_scratch(limits)
-        _set_limits(limits)  # before the user namespace: its process count starts from here
         if os.geteuid() == 0:
             os.setgroups([])  # root's supplementary groups must not follow the job
         _prctl(PR_SET_DUMPABLE, 1)  # so that the keeper may write our maps
@@ -429,6 +428,10 @@ def _init(events_fd: int, output_fd: int, job: str, uid: int, gid: int, config: 
         os.close(mapped_r)
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
+        # The limits only now, inside the job's user namespace: the kernel counts the job's processes
+        # against RLIMIT_NPROC there, and in each enclosing namespace against the limit its creator
+        # had, which must not be this job's (jobs of other slots share the sandbox's namespace).
+        _set_limits(limits)
         for kind in NAMESPACE_KINDS:  # the job may make no namespace, so it can never gain a capability
             path = f"/proc/sys/user/max_{kind}_namespaces"
             if kind == "user" or os.path.exists(path):

@@ -3,10 +3,10 @@
     .venv/bin/python -m testbed.isolation        (prints the report as JSON; tests run it as an
                                                   ordinary user, and call isolation_report() as root)
 
-Runs jobs in worker sandboxes of small limits and reports what each saw: the descriptors, processes,
+Runs jobs in two slots of one sandbox of small limits (as the executor does) and reports what each saw: the descriptors, processes,
 writable mounts and capabilities of a job; what a hostile job left behind for the next job in the
 same worker (deep trees, full file systems, a daemon, an abstract socket, System V objects, a FIFO);
-and a fork storm in one worker while a job in another worker and the host's user start processes.
+and a fork storm in one slot while a job in the other slot and the host's user start processes.
 """
 from __future__ import annotations
 
@@ -159,8 +159,9 @@ def run_job(worker: sandbox.WarmWorker, source: str) -> dict:
 def isolation_report() -> dict:
     folder = Path(tempfile.mkdtemp(prefix="isolation-"))
     report: dict = {}
-    first = sandbox.WarmWorker(LIMITS, "", folder / "w0")
-    second = sandbox.WarmWorker(LIMITS, "", folder / "w1")
+    shared = sandbox.SharedSandbox(LIMITS, "", folder / "inbox", folder / "sandbox.log")  # as the executor runs
+    first = sandbox.WarmWorker(LIMITS, "", folder / "inbox" / "w0", shared=shared)
+    second = sandbox.WarmWorker(LIMITS, "", folder / "inbox" / "w1", shared=shared)
     try:
         report["look"] = run_job(first, LOOK)
         report["leave"] = run_job(first, LEAVE)
@@ -177,6 +178,7 @@ def isolation_report() -> dict:
     finally:
         first.close()
         second.close()
+        shared.close()
     return report
 
 
