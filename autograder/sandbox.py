@@ -1,8 +1,8 @@
-"""Run one submission's job in a sandbox: bubblewrap around a warm worker, namespaces per job.
+"""Run submissions' jobs in a sandbox: bubblewrap around a warm zygote, namespaces of its own per job.
 
-A worker's sandbox (see :func:`command`) is a ``bwrap`` that unshares the PID, network, IPC and UTS
+The sandbox (see :func:`command`) is a ``bwrap`` that unshares the PID, network, IPC and UTS
 namespaces and mounts read-only only the Python install, the virtual environment, the course library
-and the runner, and the inbox (the job being graded); the root and ``/dev`` are remounted read-only.
+and the runner, and the inbox (the jobs being graded); the root and ``/dev`` are remounted read-only.
 Its first process, the zygote (``runner.py --zygote``), imports the assignment's set-up (torch) once
 and, for every job, forks a child that enters namespaces of its own: mount, PID, IPC and network,
 with fresh size-limited tmpfs on ``/tmp``, the working folder ``/work/submission`` and ``/dev/shm``
@@ -14,14 +14,16 @@ Results come back on a pipe; nothing on the host is writable from inside.
 
 The same sandbox runs for root and for an ordinary user:
 
-* as root, bwrap runs privileged and each worker's jobs run as a uid of the worker's own, claimed
-  for the worker's lifetime (:func:`claim_uid`), so that processes of two workers never share a uid;
+* as root, bwrap runs privileged and each slot's jobs run as a uid of the slot's own, claimed for
+  the slot's lifetime (:func:`claim_uid`), so that processes of two slots never share a uid;
 * as an ordinary user, bwrap makes a user namespace and every job runs as that user; the per-job
   user namespace counts the job's processes on its own, so one job's fork storm starves neither
-  another worker's job nor the user's other processes.
+  another slot's job nor the user's other processes.
 
-:class:`WarmWorker` is one such sandbox; which executor uses it how is :mod:`autograder.executors`'s
-business, and whether this machine can run it at all is :mod:`autograder.machine`'s.
+:class:`Sandbox` is one such sandbox, which runs several jobs at once; :class:`SharedSandbox` starts
+it and replaces it when broken; :class:`WarmWorker` is one slot's view of it (its folder, its uid).
+Which executor uses them how is :mod:`autograder.executors`'s business, and whether this machine
+can run them at all is :mod:`autograder.machine`'s.
 
 The parent watches the runner's progress events; a cell or probe that runs past its limit, or a
 process that dies, is attributed to the cell or probe in progress, which is skipped on the next
