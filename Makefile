@@ -17,22 +17,22 @@ help:
 	@echo "make exercises  regenerate solutions/ and exercises/ from authoring/sources/ (and the README's points)"
 	@echo "make bench  time nn.GRU against the Triton kernels (GPU: writes bench/records/; CPU: interpreter, prints only)"
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-student.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# tools/build_book.py drops the execution cache when gated/ changed (jupyter-cache cannot see it).
+# sitebuild/build_book.py drops the execution cache when gated/ changed (jupyter-cache cannot see it).
 book: $(STAMP)
 	tools/system-deps.sh book
-	$(PY) tools/build_book.py
+	$(PY) -m sitebuild.build_book
 
 # The strict build of the tests: fresh output folder, fresh cache, warnings are errors.
 strict-book: $(STAMP)
 	tools/system-deps.sh book
-	$(PY) tools/build_book.py --strict
+	$(PY) -m sitebuild.build_book --strict
 
 system-deps:
 	tools/system-deps.sh
@@ -46,7 +46,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q
 
 page: $(STAMP)
-	$(PY) tools/run_page.py $(PAGE)
+	$(PY) -m sitebuild.run_page $(PAGE)
 
 .PHONY: bench
 bench: $(STAMP)

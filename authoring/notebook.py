@@ -17,7 +17,9 @@ from autograder.assignments import SPECS
 from autograder.spec import AssignmentSpec
 
 ROOT = Path(__file__).resolve().parent.parent
-ASSIGNMENTS = tuple(SPECS)  # course order: gru, bptt, lstm, gru_kernel
+ASSIGNMENTS = tuple(SPECS)  # course order: gru, bptt, lstm, lstm_kernel
+#: The grade id of every exercise's first code cell, which installs the course where it is missing.
+INSTALL_CELL = "install_course"
 
 
 def source_file(name: str) -> str:
@@ -70,7 +72,12 @@ class Builder:
         self._add(nbformat.v4.new_code_cell(text.strip("\n"), metadata=_meta(self._id("code", grade_id))))
 
     def setup(self) -> None:
-        """The set-up cell: the grading spec's set-up, which the grader's sandbox runs too."""
+        """The install cell (on Colab, or any Jupyter without the course, it installs the course
+        library, as the chapters' notebooks do; elsewhere it does nothing), then the set-up cell: the
+        grading spec's set-up. Both are locked; the grader runs neither (its sandbox has its own)."""
+        from sitebuild.notebook_links import configured_repository, install_cell
+
+        self.code(install_cell(configured_repository(ROOT / "_config.yml")), grade_id=INSTALL_CELL)
         self.code(self.spec.setup)
 
     def answer(self, grade_id: str, text: str) -> None:
@@ -110,11 +117,23 @@ class Builder:
         for cell in self.cells:
             if cell.cell_type == "markdown" and "{points_table}" in cell.source:
                 cell.source = cell.source.replace("{points_table}", self.points_table())
+            if cell.cell_type == "markdown" and "{answer_rules}" in cell.source:
+                cell.source = cell.source.replace("{answer_rules}", answer_rules(self.spec))
         nb = nbformat.v4.new_notebook(cells=self.cells)
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.metadata["language_info"] = {"name": "python"}
         nb.metadata["generated"] = {"from": source_file(self.name), "by": "make exercises"}
         return nb
+
+
+def answer_rules(spec: AssignmentSpec) -> str:
+    """What the answers may import and do, from the grading spec's rules, in a sentence for students."""
+    from autograder.judge import allowed_modules
+
+    modules = ", ".join(f"`{m}`" for m in sorted(allowed_modules(spec)))
+    return (f"Your answers may import only {modules}. Code the grader cannot check scores zero for every "
+            "test: names built at run time (`getattr` on a library with a computed name, `eval`, `exec`, "
+            "`globals()`), private attributes (`torch._VF`), other modules, or writes into a library.")
 
 
 def build(name: str) -> Builder:

@@ -1,35 +1,24 @@
-"""The trusted side: read the sandbox's plain data back, look for forbidden names, call each Check.judge.
+"""The trusted side: apply each test's rules to what the answers use, and call each Check.judge.
 
-Nothing here imports or runs student code. Results arrive as JSON with arrays as ``.npy`` bytes
-(``numpy.load(allow_pickle=False)``, no object arrays, size-capped); anything else becomes a
-``ProbeError("bad-output", ...)``.
+Nothing here imports or runs student code. What comes back from the sandbox has been read and
+validated by :mod:`autograder.channel` (plain data or a ProbeError per case, and what the runtime
+guards saw); what the answers use comes from :mod:`autograder.analysis` (the parsed code, resolved
+to the real library objects).
 """
 from __future__ import annotations
 
-import ast
-import base64
 import hashlib
 import importlib
-import io
-import re
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from autograder import analysis, rules as course_rules
 from autograder.notebook import grade_id
-from autograder.spec import AssignmentSpec, Check, ProbeError, Result, Verdict
+from autograder.spec import AssignmentSpec, Check, ProbeError, Result, Rules, Verdict
 
-MAX_RESULT_ARRAY = 64 * 1024 * 1024
-
-# Dynamic ways to reach a name without writing it; an answer that uses them cannot be checked for
-# forbidden names, so it is treated as using them. (``getattr(`` on a forbidden name's module is
-# one more, built from the names in forbidden_uses.)
-OBFUSCATION = {
-    "__import__": r"__import__", "importlib": r"(?<![\w.])importlib\b", "eval()": r"(?<![\w.])eval\s*\(",
-    "exec()": r"(?<![\w.])exec\s*\(", "compile()": r"(?<![\w.])compile\s*\(", "sys.modules": r"sys\.modules",
-    "__builtins__": r"__builtins__", "__subclasses__": r"__subclasses__", "__globals__": r"__globals__",
-}
+#: At most this many uses are named in one feedback line (the rest are counted).
+NAMED_USES = 4
 
 
 @dataclass
@@ -41,97 +30,40 @@ class CheckResult:
     errors: list[str] = field(default_factory=list)  # ProbeError kinds seen
 
 
-def _array(encoded: str) -> np.ndarray:
-    raw = base64.b64decode(encoded.encode("ascii"), validate=True)
-    if len(raw) > MAX_RESULT_ARRAY:
-        raise ValueError(f"an array of {len(raw)} bytes, more than {MAX_RESULT_ARRAY}")
-    array = np.load(io.BytesIO(raw), allow_pickle=False)
-    if array.dtype.hasobject or array.dtype.kind not in "biufcUS":
-        raise ValueError(f"dtype {array.dtype}")
-    return array
+@dataclass
+class Breaks:
+    """What the answers behind one test do against its rules, each as "what (line N of cell)"."""
+
+    hidden: list[str] = field(default_factory=list)  # code that hides what it calls: breaks every rule
+    used: list[str] = field(default_factory=list)  # what this test's rules forbid
+
+    def __bool__(self) -> bool:
+        return bool(self.hidden or self.used)
 
 
-def read_result(event: dict | None) -> Result:
-    """A probe's result event from the sandbox as plain data, or a ProbeError."""
-    if event is None:
-        return ProbeError("missing", "no result: the notebook stopped before this test ran")
-    try:
-        if event.get("kind") == "error":
-            kind = str(event.get("error_kind", "exception"))
-            kind = kind if kind in ("exception", "timeout", "crash", "memory", "missing", "forbidden") else "exception"
-            return ProbeError(kind, str(event.get("message", ""))[:500])
-        values = {}
-        for key, item in dict(event["values"]).items():
-            if item["type"] == "json":
-                value = item["value"]
-                if not isinstance(value, (bool, int, float, str, type(None))):
-                    raise ValueError(f"{key!r} is not a plain value")
-                values[str(key)] = value
-            elif item["type"] == "npy":
-                values[str(key)] = _array(item["b64"])
-            else:
-                raise ValueError(f"{key!r} has an unknown type")
-        return values
-    except Exception as exc:  # noqa: BLE001 - whatever is wrong, it is the sandbox's data that is bad
-        return ProbeError("bad-output", f"the result could not be read as plain data ({exc})"[:300])
+def _listed(items: list[str]) -> str:
+    shown = ", ".join(items[:NAMED_USES])
+    return shown + (f" and {len(items) - NAMED_USES} more" if len(items) > NAMED_USES else "")
 
 
-def forbidden_uses(answers: dict[str, str], names: tuple[str, ...]) -> list[str]:
-    """Forbidden names (and dynamic look-ups) found in the student's code, as ``"name in cell"``."""
-    found = []
-    for grade_id, source in answers.items():
-        text = _code_only(source)
-        patterns = {name: rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])" for name in names}
-        if names:
-            patterns.update(OBFUSCATION)
-            roots = {n.split(".")[0] for n in names}
-            if any(n.split(".")[0] in ("nn", "torch", "_VF", "F") for n in names):
-                roots |= {"torch", "nn", "F", "_VF"}
-            patterns["getattr()"] = rf"(?<![\w.])getattr\s*\(\s*({'|'.join(map(re.escape, sorted(roots)))})\b"
-        for name, pattern in patterns.items():
-            if re.search(pattern, text) or ("." in name and _imports_name(text, name)):
-                found.append(f"{name} (in {grade_id})")
-    return found
-
-
-def _code_only(source: str) -> str:
-    """The code without comments, docstrings and magics; other strings stay (``getattr(nn, "GRU")``)."""
-    import io as _io
-    import tokenize
-
-    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
-    text = "\n".join(lines)
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return text
-    drop: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-            drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
-    lines = text.splitlines()
-    try:
-        for tok in tokenize.generate_tokens(_io.StringIO(text).readline):
-            if tok.type == tokenize.COMMENT:
-                row, col = tok.start
-                lines[row - 1] = lines[row - 1][:col]
-    except (tokenize.TokenError, IndentationError):
-        return text
-    return "\n".join("" if n + 1 in drop else line for n, line in enumerate(lines))
-
-
-def _imports_name(text: str, name: str) -> bool:
-    module, _, short = name.rpartition(".")
-    return bool(re.search(rf"from\s+[\w.]*{re.escape(module)}\s+import\s+[^\n]*\b{re.escape(short)}\b", text))
-
-
-def judge_check(check: Check, cases: list, results: list[Result], forbidden: list[str]) -> CheckResult:
-    """Points and feedback for one grade cell; never raises."""
+def judge_check(check: Check, cases: list, results: list[Result], breaks: Breaks | None = None,
+                guarded: list[str] | None = None) -> CheckResult:
+    """Points and feedback for one grade cell; never raises. ``breaks``: what the answers do against
+    the check's rules; ``guarded``: what the runtime guards saw run while its probes ran."""
     errors = sorted({r.kind for r in results if isinstance(r, ProbeError)})
-    if forbidden:
+    if breaks and breaks.hidden:
         return CheckResult(check.grade_id, check.points, 0.0,
-                           [f"0 points: your answer uses {', '.join(forbidden)}, which this exercise does not allow "
-                            "(write the computation yourself)"], ["forbidden"])
+                           [f"0 points: your answers use {_listed(breaks.hidden)}, which hide what the code calls "
+                            "or change what other code sees; the grader cannot check such answers, so every test "
+                            "that limits what an answer may use scores 0"], errors + ["forbidden"])
+    if breaks and breaks.used:
+        return CheckResult(check.grade_id, check.points, 0.0,
+                           [f"0 points: your answer uses {_listed(breaks.used)}, which this test does not allow "
+                            "(write the computation yourself)"], errors + ["forbidden"])
+    if guarded:
+        return CheckResult(check.grade_id, check.points, 0.0,
+                           [f"0 points: while this test ran, your code ran {_listed(guarded)}, which this test "
+                            "does not allow (write the computation yourself)"], errors + ["forbidden"])
     try:
         verdict = check.judge(cases, results)
         if not isinstance(verdict, Verdict):
@@ -149,12 +81,138 @@ def judge_check(check: Check, cases: list, results: list[Result], forbidden: lis
     return CheckResult(check.grade_id, check.points, round(check.points * verdict.fraction, 6), feedback, errors)
 
 
+# ---------------------------------------------------------------------------- rules and answers
+
+
+class _Forbidden:
+    """A rule's forbidden names resolved to the real objects (identity) and modules (by name)."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.objects: dict[int, str] = {}
+        self.keep: list[object] = []  # keeps the ids valid
+        self.modules: list[str] = []
+        for name in names:
+            obj = analysis.resolve(name)
+            if isinstance(obj, types.ModuleType):
+                self.modules.append(obj.__name__)
+            else:
+                self.objects[id(obj)] = name
+                self.keep.append(obj)
+
+    def names(self, finding: analysis.Finding) -> str | None:
+        if finding.kind in ("import", "module"):
+            return finding.name if any(finding.name == m or finding.name.startswith(m + ".")
+                                       for m in self.modules) else None
+        if finding.kind != "object":
+            return None
+        if id(finding.obj) in self.objects:
+            return finding.name
+        defined_in = getattr(finding.obj, "__module__", None)
+        if isinstance(defined_in, str) and any(defined_in == m or defined_in.startswith(m + ".")
+                                               for m in self.modules):
+            return finding.name
+        return None
+
+
+_RESOLVED: dict[tuple[str, ...], _Forbidden] = {}
+
+
+def _forbidden(names: tuple[str, ...]) -> _Forbidden:
+    if names not in _RESOLVED:
+        _RESOLVED[names] = _Forbidden(names)
+    return _RESOLVED[names]
+
+
+def allowed_modules(spec: AssignmentSpec) -> set[str]:
+    """Every module some test of ``spec`` lets its answers use: the only ones the analysis imports."""
+    return {m for check in spec.checks if check.rules for m in check.rules.modules}
+
+
+def _hidden(finding: analysis.Finding, everywhere: set[str]) -> str | None:
+    """What a finding hides, when it breaks every rule of the assignment; None otherwise."""
+    if finding.kind == "hidden":
+        return finding.name
+    if finding.kind in ("import", "module") and finding.name not in everywhere:
+        return f"{'import' if finding.kind == 'import' else 'the module'} {finding.name}"
+    if finding.kind == "object" and _forbidden(course_rules.HIDING).names(finding):
+        return finding.name
+    return None
+
+
+def _used(finding: analysis.Finding, rules: Rules) -> str | None:
+    """What a finding uses against ``rules`` (and not against every rule), or None."""
+    if finding.kind == "import":
+        return None if finding.name in rules.modules else f"import {finding.name}"
+    if finding.kind == "module":
+        return None if finding.name in rules.modules else f"the module {finding.name}"
+    if finding.kind == "attribute":
+        return f".{finding.name}" if finding.name in rules.attributes else None
+    return _forbidden(rules.forbidden).names(finding)
+
+
+def rule_breaks(spec: AssignmentSpec, notebook, answers: dict[str, str]) -> dict[str, Breaks]:
+    """For each check, what the answers it depends on do against its rules.
+
+    Code that hides what it calls (see :mod:`autograder.analysis`) breaks every check that has
+    rules, wherever it is. A forbidden use breaks the checks that depend on its cell: a test depends
+    on the answer cell just above it, on the cell that last defines any name that cell defines (a
+    later redefinition is what the probe calls), and on every answer cell defining a name those use,
+    transitively. So a forbidden shortcut in ``gru_cell`` zeroes the tests of ``gru_cell`` and of
+    everything built on it, and no others. (What one test of an assignment allows and another
+    forbids is watched at run time by the stricter test's guards, :mod:`autograder.rules`.)
+    """
+    order = [grade_id(c) for c in notebook.cells]
+    answer_order = [g for g in order if g in answers]
+    everywhere = allowed_modules(spec)
+    info = analysis.analyse({g: answers[g] for g in answer_order}, spec.sandbox_setup, everywhere)
+    hidden = _first_of_each([(what, f) for g in answer_order for f in info[g].findings
+                             if (what := _hidden(f, everywhere))])
+    definer: dict[str, str] = {}
+    for g in answer_order:
+        for name in info[g].defined:
+            definer[name] = g
+    result: dict[str, Breaks] = {}
+    for check in spec.checks:
+        if check.rules is None:
+            result[check.grade_id] = Breaks()
+            continue
+        own = None
+        if check.grade_id in order:
+            for g in order[: order.index(check.grade_id)]:
+                if g in answers:
+                    own = g
+        if own is None:
+            closure = set(answer_order)
+        else:
+            closure = {own} | {definer[n] for n in info[own].defined if n in definer}
+            queue = list(closure)
+            while queue:
+                cell = queue.pop()
+                for name in info[cell].used:
+                    d = definer.get(name)
+                    if d and d not in closure:
+                        closure.add(d)
+                        queue.append(d)
+        used = _first_of_each([(what, f) for g in answer_order if g in closure for f in info[g].findings
+                               if not _hidden(f, everywhere) and (what := _used(f, check.rules))])
+        result[check.grade_id] = Breaks(hidden, used)
+    return result
+
+
+def _first_of_each(found: list[tuple[str, analysis.Finding]]) -> list[str]:
+    """Each thing once, with where it first appears: "what (line N of cell)"."""
+    first: dict[str, analysis.Finding] = {}
+    for what, finding in found:
+        first.setdefault(what, finding)
+    return [f"{what} ({finding.where()})" for what, finding in first.items()]
+
+
 # ---------------------------------------------------------------------- the regrade fingerprint
 
-#: The grader's own modules whose code decides a score: which answers are taken, how they run, how
-#: forbidden names are found and points given.
+#: The grader's own modules whose code decides a score: which answers are taken, how they run, what
+#: the answers may use and how it is found, how results are read and points given.
 SCORING_MODULES = ("autograder.notebook", "autograder.sanitize", "autograder.runner", "autograder.jobs",
-                   "autograder.judge")
+                   "autograder.channel", "autograder.analysis", "autograder.rules", "autograder.judge")
 
 
 def scoring_files(spec: AssignmentSpec) -> list[tuple[str, Path]]:
@@ -170,77 +228,15 @@ def scoring_files(spec: AssignmentSpec) -> list[tuple[str, Path]]:
     return files
 
 
-def spec_fingerprint(spec: AssignmentSpec, instructor_notebook: bytes = b"") -> str:
-    """A digest of everything that decides a score: grade ids, points, probes, forbidden names,
-    timeouts, the set-up, the instructor's notebook and the judging code. A submission graded under
-    another fingerprint is graded again."""
+def spec_fingerprint(spec: AssignmentSpec, instructor_notebook: bytes = b"", cases_key: str = "") -> str:
+    """A digest of everything that decides a score: grade ids, points, probes, rules, timeouts, the
+    set-ups, the instructor's notebook, the judging code and ``cases_key`` (which stands for the
+    workspace's hidden-case secret, see :mod:`autograder.secret`). A submission graded under another
+    fingerprint is graded again."""
     digest = hashlib.sha256()
-    digest.update(repr([(c.grade_id, c.points, c.probe, c.forbidden, c.timeout_s) for c in spec.checks]).encode())
-    for part in (spec.setup.encode(), instructor_notebook):
+    digest.update(repr([(c.grade_id, c.points, c.probe, c.rules, c.timeout_s) for c in spec.checks]).encode())
+    for part in (spec.setup.encode(), spec.sandbox_setup.encode(), instructor_notebook, cases_key.encode()):
         digest.update(hashlib.sha256(part).digest())
     for name, path in scoring_files(spec):
         digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()[:16]
-
-
-def _names(source: str) -> tuple[set[str], set[str]]:
-    """(top-level names a cell defines, names it reads anywhere)."""
-    try:
-        tree = ast.parse(_code_only(source))
-    except SyntaxError:
-        words = set(re.findall(r"[A-Za-z_]\w*", source))
-        return set(), words
-    defined: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            defined.add(node.name)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                defined.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            defined.update((a.asname or a.name).split(".")[0] for a in node.names)
-    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    return defined, used
-
-
-def forbidden_per_check(spec: AssignmentSpec, notebook, answers: dict[str, str]) -> dict[str, list[str]]:
-    """For each check, the forbidden names used by the answers it depends on.
-
-    A test depends on the answer cell just above it, on the cell that last defines any name that
-    cell defines (a later redefinition is what the probe calls), and on every answer cell defining
-    a name those use, transitively. So a forbidden shortcut in ``gru_cell`` zeroes the tests of
-    ``gru_cell`` and of everything built on it, and no others.
-    """
-    order = [grade_id(c) for c in notebook.cells]
-    answer_order = [g for g in order if g in answers]
-    info = {g: _names(answers[g]) for g in answer_order}
-    definer: dict[str, str] = {}
-    for g in answer_order:
-        for name in info[g][0]:
-            definer[name] = g
-    result: dict[str, list[str]] = {}
-    for check in spec.checks:
-        if not check.forbidden:
-            result[check.grade_id] = []
-            continue
-        own = None
-        if check.grade_id in order:
-            for g in order[: order.index(check.grade_id)]:
-                if g in answers:
-                    own = g
-        if own is None:
-            closure = set(answer_order)
-        else:
-            closure = {own} | {definer[n] for n in info[own][0] if n in definer}
-            queue = list(closure)
-            while queue:
-                cell = queue.pop()
-                for name in info[cell][1]:
-                    d = definer.get(name)
-                    if d and d not in closure:
-                        closure.add(d)
-                        queue.append(d)
-        result[check.grade_id] = forbidden_uses({g: answers[g] for g in answer_order if g in closure},
-                                                check.forbidden)
-    return result

@@ -5,15 +5,18 @@ chosen once in :func:`grade`) and driving one sandboxed process at a time there 
 happens there); the calling thread is the only one that writes the gradebook, the notebooks and the feedback.
 A student is recorded in one transaction, then marked done in ``state/``; a run killed half-way
 regrades at most the student it was recording, and scores are set, never added, so nothing counts twice.
+One run at a time holds the workspace (:class:`autograder.workspace.Lock`); each student's hidden
+cases come from the workspace's secret (:mod:`autograder.workspace`). A user's mistake (a missing
+folder, a corrupt or locked gradebook, a busy workspace) raises :class:`~autograder.errors.UserError`.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
 import sys
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +25,9 @@ import nbformat
 
 from autograder import executors
 from autograder import judge as judging
+from autograder import workspace as workspaces
 from autograder.collect import Submission, collect
+from autograder.errors import UserError
 from autograder.executors import Executor
 from autograder.jobs import build_job, run_submission
 from autograder.sandbox import Limits
@@ -39,13 +44,16 @@ class Outcome:
     score: float = 0.0
     max_score: float = 0.0
     checks: list[judging.CheckResult] = field(default_factory=list)
-    repairs: list[str] = field(default_factory=list)
+    repairs: list[str] = field(default_factory=list)  # what was changed in the student's notebook
+    flags: list[str] = field(default_factory=list)  # for the instructor: how the submission was found and named
     failures: list[str] = field(default_factory=list)  # cells that crashed, timed out, errors
     fatal: str | None = None  # the notebook could not be graded at all
     output_excerpt: str = ""
     seconds: float = 0.0
     answers: dict[str, str] = field(default_factory=dict)
     notebook: object = None
+    source: str = ""  # where the notebook was found in the submissions (a path in the folder or zip)
+    submitted: bytes | None = None  # the notebook as the student sent it
 
 
 @dataclass
@@ -110,30 +118,40 @@ def stamp_new_gradebooks_in_process() -> None:
 # --------------------------------------------------------------------------------------- grading
 
 
-def grade_one(sub: Submission, spec: AssignmentSpec, skeleton, executor: Executor) -> Outcome:
+def grade_one(sub: Submission, spec: AssignmentSpec, skeleton, executor: Executor, secret: bytes) -> Outcome:
     """Sanitize, run and judge one submission (runs in a worker thread; writes nothing shared)."""
     started = time.monotonic()
-    outcome = Outcome(sub.student, sub.digest, max_score=spec.total_points, repairs=list(sub.problems))
+    outcome = Outcome(sub.student, sub.digest, max_score=spec.total_points, repairs=list(sub.problems),
+                      source=sub.source, submitted=sub.data, flags=list(sub.flags))
+    clean = None
     if sub.data is None:
         outcome.fatal = "; ".join(sub.problems) or "no notebook"
     else:
         try:
             clean = sanitize(sub.data, skeleton)
-        except NotANotebook as exc:
-            outcome.fatal = f"not a notebook: {exc}"
-            clean = None
-        if clean is not None:
             outcome.repairs += clean.repairs
             outcome.answers, outcome.notebook = clean.answers, clean.notebook
-            seed = zlib.crc32(f"{spec.name}/{sub.student}".encode())
-            job, cases = build_job(clean, spec, seed, executor.limits)
-            with executor.slot() as slot:
-                ran = run_submission(slot, job, cases, clean, executor.limits)
-            outcome.failures, outcome.output_excerpt = ran.failures, ran.output[-4000:]
-            bad_uses = judging.forbidden_per_check(spec, clean.notebook, clean.answers)
+            outcome.fatal = clean.foreign
+        except NotANotebook as exc:
+            outcome.fatal = f"not a notebook: {exc}"
+    if clean is not None and not outcome.fatal:
+        def seed_of(grade_id: str) -> int:
+            return workspaces.case_seed(secret, spec.name, sub.student, sub.digest, grade_id)
+
+        job, cases = build_job(clean, spec, seed_of, executor.limits)
+        with executor.slot() as slot:
+            ran = run_submission(slot, job, cases, clean, executor.limits)
+        outcome.failures, outcome.output_excerpt = ran.failures, ran.output[-4000:]
+        try:
+            breaks = judging.rule_breaks(spec, clean.notebook, clean.answers)
+        except Exception as exc:  # noqa: BLE001 - a fault of the grader's must not stop the class's grading
+            outcome.fatal = (f"the grader could not check what this notebook's answers use ({type(exc).__name__}: "
+                             f"{str(exc)[:200]}); tell your instructor")
+        else:
             for check in spec.checks:
-                outcome.checks.append(judging.judge_check(check, cases[check.grade_id],
-                                                          ran.results[check.grade_id], bad_uses[check.grade_id]))
+                gid = check.grade_id
+                outcome.checks.append(judging.judge_check(check, cases[gid], ran.results[gid], breaks[gid],
+                                                          ran.guarded[gid]))
     if outcome.fatal:
         outcome.checks = [judging.CheckResult(c.grade_id, c.points, 0.0, [outcome.fatal]) for c in spec.checks]
     outcome.score = round(sum(c.score for c in outcome.checks), 6)
@@ -157,26 +175,47 @@ class RunSummary:
 def grade(spec: AssignmentSpec, submissions: Path, course: Course, workspace: Path, db_url: str | None = None,
           workers: int | None = None, executor: Executor | None = None, unsafe: bool = False,
           limits: Limits | None = None, force: bool = False, progress=None,
-          students: list[str] | None = None, cluster: str | None = None) -> RunSummary:
+          students: list[str] | None = None, lock_wait_s: float = 10.0, cluster: str | None = None) -> RunSummary:
     """Grade every submission under ``submissions``; see the module docstring.
 
     The executor decides how each submission runs: given, or chosen here once from ``cluster``,
-    ``unsafe`` and ``limits`` (the warm sandbox by default, :func:`autograder.executors.choose`).
+    ``unsafe`` and ``limits`` (the warm sandbox by default, :func:`autograder.executors.choose`). Raises
+    :class:`UserError` for bad input or a busy workspace or gradebook, before changing anything
+    where it can (a run stopped half-way keeps what it recorded, and the next one resumes).
     """
-    from autograder import record
-
     executor = executor or executors.choose(unsafe, limits, cluster)
     executor.check()
-    workspace = Path(workspace).resolve()
-    workspace.mkdir(parents=True, exist_ok=True)
-    os.chmod(workspace, 0o700)
-    db_url = db_url or f"sqlite:///{workspace / 'gradebook.db'}"
-    started = time.monotonic()
+    source = course.source(spec)
+    if not source.is_file():
+        raise UserError(f"no instructor notebook at {source}: pass --course, the folder that holds "
+                        f"{course.source_directory}/{spec.name}/{spec.notebook}")
     subs = collect(Path(submissions), spec.name, spec.notebook)
     if students:
+        unknown = sorted(set(students) - {s.student for s in subs})
+        if unknown:
+            raise UserError(f"no submission of {', '.join(map(repr, unknown))} in {submissions}; "
+                            f"the students there: {', '.join(sorted(s.student for s in subs)[:10])}")
         subs = [s for s in subs if s.student in students]
+    _refuse_another_assignment(subs, source, spec, submissions)
+    workspace = Path(workspace).resolve()
+    try:
+        workspace.mkdir(parents=True, exist_ok=True)
+        os.chmod(workspace, 0o700)
+    except OSError as exc:
+        raise UserError(f"cannot use {workspace} as the grading workspace: {exc.strerror}") from None
+    with workspaces.Lock(workspace, lock_wait_s), _gradebook_errors(db_url or workspace / "gradebook.db"):
+        return _grade_locked(spec, subs, Path(submissions), source, workspace,
+                             db_url or f"sqlite:///{workspace / 'gradebook.db'}", workers, executor, force, progress)
+
+
+def _grade_locked(spec, subs, submissions, source, workspace, db_url, workers, executor, force,
+                  progress) -> RunSummary:
+    from autograder import record
+
+    started = time.monotonic()
+    secret = workspaces.secret(workspace)
     state = record.State(workspace / "state" / spec.name)
-    fingerprint = judging.spec_fingerprint(spec, course.source(spec).read_bytes())
+    fingerprint = judging.spec_fingerprint(spec, source.read_bytes(), workspaces.secret_digest(secret))
     todo, skipped = [], []
     for sub in subs:
         if not force and state.is_done(sub.student, sub.digest, fingerprint):
@@ -189,26 +228,26 @@ def grade(spec: AssignmentSpec, submissions: Path, course: Course, workspace: Pa
     os.chmod(scratch, 0o711)
     outcomes: list[Outcome] = []
     if todo:
-        executor.start(spec.setup, workers, scratch)  # the sandboxes warm up while nbgrader makes the release
+        executor.start(spec.sandbox_setup, workers, scratch)  # the sandboxes warm up while nbgrader makes the release
     try:
-        release, with_hidden = release_and_gradebook_cells(course.source(spec), spec, db_url)
-        writer = record.Writer(workspace, db_url, spec, with_hidden)
+        release, with_hidden = release_and_gradebook_cells(source, spec, db_url)
+        writer = record.Writer(workspace, db_url, spec, with_hidden, source, submissions)
         if progress:
             progress.start(len(todo), skipped=len(skipped))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(grade_one, sub, spec, release, executor) for sub in todo]
-            for future in as_completed(futures):
-                try:
+            futures = [pool.submit(grade_one, sub, spec, release, executor, secret) for sub in todo]
+            try:
+                for future in as_completed(futures):
                     outcome = future.result()
-                except BaseException:  # a sandbox that keeps failing: stop, grade no more
-                    for pending in futures:
-                        pending.cancel()
-                    raise
-                writer.record(outcome)  # the single writer
-                state.mark_done(outcome.student, outcome.digest, fingerprint, outcome.score)
-                outcomes.append(outcome)
-                if progress:
-                    progress.advance(outcome)
+                    writer.record(outcome)  # the single writer
+                    state.mark_done(outcome, fingerprint)
+                    outcomes.append(outcome)
+                    if progress:
+                        progress.advance(outcome)
+            except BaseException:  # a sandbox that keeps failing, or an interrupt
+                for future in futures:  # stop soon: the workers finish the submission in hand only
+                    future.cancel()
+                raise
     finally:
         executor.close()
     shutil.rmtree(scratch, ignore_errors=True)
@@ -218,6 +257,43 @@ def grade(spec: AssignmentSpec, submissions: Path, course: Course, workspace: Pa
         progress.finish()
     return RunSummary(sorted(outcomes, key=lambda o: o.student), skipped, time.monotonic() - started, workspace, csv,
                       executor.describe())
+
+
+def _refuse_another_assignment(subs: list[Submission], source: Path, spec: AssignmentSpec, where) -> None:
+    """Refuse a class none of whose notebooks is this assignment's (a folder of another one)."""
+    release, _ = release_and_gradebook_cells(source, spec, None)
+    readable = [sub for sub in subs if sub.data is not None]
+    foreign = 0
+    for sub in readable:
+        try:
+            foreign += bool(sanitize(sub.data, release).foreign)
+        except NotANotebook:
+            pass
+    if readable and foreign == len(readable):
+        raise UserError(f"none of the {len(readable)} notebook(s) in {where} is the {spec.name} assignment's: no cell "
+                        f"of theirs belongs to it (another assignment's submissions?)")
+
+
+@contextlib.contextmanager
+def _gradebook_errors(where):
+    """The database's errors as one-line UserErrors: a corrupt, locked or unreachable gradebook."""
+    from sqlalchemy import exc as db
+
+    try:
+        yield
+    except db.ArgumentError as error:
+        raise UserError(f"--db {where}: not a database URL SQLAlchemy can open ({error})") from None
+    except db.NoSuchModuleError as error:
+        raise UserError(f"--db {where}: no database driver for it is installed ({error})") from None
+    except db.DBAPIError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error).splitlines()[0]
+        if "locked" in reason or "busy" in reason:
+            raise UserError(f"the gradebook {where} is locked by another program ({reason}); close it (a database "
+                            "browser, formgrader, another tool) and run again: what was recorded is kept") from None
+        if "not a database" in reason or "malformed" in reason or "file is encrypted" in reason:
+            raise UserError(f"the gradebook {where} is not a database nbgrader can read ({reason}); restore it from "
+                            "a backup, or move it away to start a new one") from None
+        raise UserError(f"the gradebook {where} cannot be used ({reason})") from None
 
 
 __all__ = ["Course", "Outcome", "RunSummary", "grade", "grade_one", "release_and_gradebook_cells"]

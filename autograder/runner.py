@@ -1,12 +1,19 @@
-"""The program that runs one submission INSIDE the sandbox (stdlib, numpy and IPython only).
+"""The program that runs one submission INSIDE the sandbox (stdlib, numpy, IPython; torch for the guards).
 
 Usage: ``python runner.py JOB_DIR --events-fd=N``. ``JOB_DIR/job.json`` holds the setup source, the
 cells to execute in order, the probes' sources and the cases (arrays as ``.npy`` files next to it).
 Everything goes back as JSON lines on file descriptor N: the start and end of every cell and probe,
-and each probe's result (arrays as base64 ``.npy`` bytes, never pickle); the sandbox has no
-writable folder on the host. Nothing here is trusted by the grader:
+and each probe's result between its probe's start and end (arrays as base64 ``.npy`` bytes, never
+pickle); the sandbox has no writable folder on the host. Nothing here is trusted by the grader:
 the student's code shares this process and may tamper with all of it; the parent enforces the time
-limits from outside and believes the results only as data.
+limits from outside and believes the results only as data (:mod:`autograder.channel`).
+
+While the probes of a test run, the test's runtime guards (:data:`autograder.rules.GUARDS`) are
+armed: PyTorch's recurrent ATen operators are overridden to record and refuse, and a profile hook
+records calls into the Python functions they name. What they saw is kept here, out of the student's
+reach, and sent with each result, so an exception the student catches hides nothing.
+The student's code gets builtins whose ``getattr``/``setattr``/``delattr``/``hasattr`` refuse
+private names.
 """
 from __future__ import annotations
 
@@ -24,12 +31,11 @@ _T0 = time.monotonic()
 
 import numpy as np
 
-_FD = int(sys.argv[2].split("=")[1]) if len(sys.argv) > 2 and sys.argv[2].startswith("--events-fd=") else 2
-_EVENTS = None if "--zygote" in sys.argv else os.fdopen(_FD, "w", buffering=1)
+_EVENTS = None  # the channel to the parent, opened by main() (or by the warm worker for its child)
 
 
 # Our own references, taken before any student code runs (which may replace the builtins).
-_exec, _compile, _dumps = exec, compile, json.dumps
+_exec, _compile, _dumps, _setprofile = exec, compile, json.dumps, sys.setprofile
 
 
 def emit(**event) -> None:
@@ -58,16 +64,16 @@ class _Shell:
     """A stand-in for ``get_ipython()``: runs the few magics a notebook needs, has no hooks at all."""
 
     def __init__(self, ns: dict) -> None:
-        self.user_ns = ns
+        self._ns = ns
 
     def run_line_magic(self, name: str, line: str, _stack_depth: int = 1):
         if name in ("time", "timeit"):
-            return exec(line, self.user_ns)  # noqa: S102 - student code runs here by design
+            return exec(line, self._ns)  # noqa: S102 - student code runs here by design
         return None  # %matplotlib, %load_ext, %config ... have no effect on grading
 
     def run_cell_magic(self, name: str, line: str, cell: str):
         if name in ("time", "timeit", "capture"):
-            return exec(cell, self.user_ns)  # noqa: S102
+            return exec(cell, self._ns)  # noqa: S102
         return None
 
     def system(self, cmd: str):
@@ -130,22 +136,174 @@ def to_plain(value):
     return "npy", array
 
 
-def send_result(grade_id: str, k: int, result: dict) -> None:
-    """Send one probe's result to the parent: JSON values inline, arrays as base64 ``.npy`` bytes."""
+def send_result(grade_id: str, k: int, result: dict, guarded: list[str], max_array: int) -> None:
+    """Send one probe's result to the parent: JSON values inline, arrays as base64 ``.npy`` bytes
+    (an array larger than the parent accepts is refused here, so one huge answer costs only its test)."""
     values = {}
     for key, value in result.items():
         kind, plain = to_plain(value)
         if kind == "npy":
+            array = np.array(plain, order="C")
+            if array.nbytes > max_array:
+                raise ValueError(f"{str(key).removeprefix('out.')} holds {array.nbytes / 2**20:.1f} MiB; the grader "
+                                 f"accepts at most {max_array / 2**20:g} MiB per array")
             buffer = io.BytesIO()
-            np.save(buffer, np.array(plain, order="C"), allow_pickle=False)
+            np.save(buffer, array, allow_pickle=False)
             values[str(key)] = {"type": "npy", "b64": base64.b64encode(buffer.getvalue()).decode("ascii")}
         else:
             values[str(key)] = {"type": "json", "value": plain}
-    emit(ev="result", g=grade_id, k=k, kind="ok", values=values)
+    emit(ev="result", g=grade_id, k=k, kind="ok", values=values, guard=guarded)
 
 
-def send_error(grade_id: str, k: int, kind: str, message: str) -> None:
-    emit(ev="result", g=grade_id, k=k, kind="error", error_kind=kind, message=message)
+def send_error(grade_id: str, k: int, kind: str, message: str, guarded: list[str] = ()) -> None:
+    emit(ev="result", g=grade_id, k=k, kind="error", error_kind=kind, message=message, guard=list(guarded))
+
+
+# ------------------------------------------------------------------------------ the student's builtins
+
+
+def student_builtins() -> dict:
+    """The builtins the student's code sees: attribute look-ups by computed name may not reach
+    private or special attributes (``getattr(x, "__cl" + "ass__")``), which the grader's analysis
+    cannot see when the object is one of the student's own."""
+    import builtins
+
+    real = {name: vars(builtins)[name] for name in ("getattr", "setattr", "delattr", "hasattr")}
+
+    def public(name):
+        if not isinstance(name, str):
+            raise TypeError("attribute name must be string")
+        plain = str.__str__(name)  # the characters themselves, whatever a str subclass claims
+        if plain.startswith("_"):
+            raise AttributeError(f"the grader does not let a computed name reach private attributes ({plain[:40]!r})")
+        return plain
+
+    def getattr(obj, name, *default):  # noqa: A001 - the student's getattr
+        return real["getattr"](obj, public(name), *default)
+
+    def setattr(obj, name, value):  # noqa: A001
+        return real["setattr"](obj, public(name), value)
+
+    def delattr(obj, name):  # noqa: A001
+        return real["delattr"](obj, public(name))
+
+    def hasattr(obj, name):  # noqa: A001
+        return real["hasattr"](obj, public(name))
+
+    safe = dict(vars(builtins))
+    safe.update(getattr=getattr, setattr=setattr, delattr=delattr, hasattr=hasattr)
+    return safe
+
+
+# ------------------------------------------------------------------------------------ the guards
+
+_SEEN: list[str] = []  # what the armed guards recorded: runner-private, sent with each result
+
+
+def _record(label: str) -> None:
+    if label not in _SEEN and len(_SEEN) < 16:
+        _SEEN.append(label)
+
+
+class Guard:
+    """One test's runtime guards, prepared from their plain-data specification before any student
+    code runs (so what they watch cannot be swapped), armed only while the test's probes run."""
+
+    def __init__(self, specs: list[dict]) -> None:
+        import importlib
+        import importlib.util
+        import re
+
+        self.ops: list[tuple[str, str, str]] = []  # (operator, dispatch key, label)
+        self.codes: dict = {}  # code object -> label
+        self.files: dict = {}  # file -> (pattern over function names, label, module)
+        for spec in specs:
+            if spec.get("ops"):
+                import torch
+
+                pattern = re.compile(spec["ops"])
+                for full in torch._C._dispatch_get_all_op_names():
+                    if not full.startswith("aten::") or not pattern.search(full):
+                        continue
+                    for key in ("CompositeImplicitAutograd", "CompositeExplicitAutograd", "Autograd", "CPU"):
+                        if torch._C._dispatch_has_kernel_for_dispatch_key(full, key):
+                            self.ops.append((full[len("aten::"):], key, f"{spec['label']} ({full})"))
+                            if key == "CompositeImplicitAutograd":
+                                break  # it runs before any backend kernel
+            for dotted in spec.get("calls", ()):
+                fn = self._resolve(importlib, dotted)
+                if fn is not None:
+                    self.codes[fn.__code__] = f"{spec['label']} ({dotted})"
+            for module, names in spec.get("files", ()):
+                try:
+                    found = importlib.util.find_spec(module)
+                except (ImportError, ValueError):
+                    found = None
+                if found is not None and found.origin:
+                    self.files[found.origin] = (re.compile(names), spec["label"], module)
+        self.library = None
+
+    @staticmethod
+    def _resolve(importlib, dotted: str):
+        """The function a dotted name names (as autograder.analysis.resolve; the runner imports
+        nothing of the grader's), or None."""
+        parts = dotted.split(".")
+        for i in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+            except ImportError:
+                continue
+            try:
+                for attr in parts[i:]:
+                    obj = getattr(obj, attr)
+            except AttributeError:
+                return None
+            return obj if hasattr(obj, "__code__") else None
+        return None
+
+    def _hook(self, frame, event, arg) -> None:
+        if event != "call":
+            return
+        code = frame.f_code
+        label = self.codes.get(code)
+        if label is None:
+            match = self.files.get(code.co_filename)
+            if match is None or not match[0].search(code.co_name):
+                return
+            label = f"{match[1]} ({match[2]}.{code.co_name})"
+        _record(label)
+
+    def arm(self) -> None:
+        if self.ops:
+            import warnings
+
+            import torch
+
+            self.library = torch.library.Library("aten", "IMPL")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "overriding a previously registered kernel": we mean to
+                for name, key, label in self.ops:
+                    self.library.impl(name, _refusing(name, label), key)
+        if self.codes or self.files:
+            _setprofile(self._hook)
+
+    def disarm(self) -> None:
+        if self.codes or self.files:
+            _setprofile(None)
+        if self.library is not None:
+            self.library._destroy()
+            self.library = None
+
+
+def _refusing(name: str, label: str):
+    def kernel(*args, **kwargs):
+        _record(label)
+        raise RuntimeError(f"aten::{name} is not allowed in this test: write the computation yourself")
+
+    return kernel
+
+
+# ------------------------------------------------------------------------------------------ the job
 
 
 def run_job(job_dir: str) -> None:
@@ -160,13 +318,21 @@ def run_job(job_dir: str) -> None:
     shell = _Shell(ns)
     ns["get_ipython"] = lambda: shell
     emit(ev="ready")
-    if job.get("setup"):
-        try:
+    try:
+        if job.get("setup"):
             exec(compile(job["setup"], "<setup>", "exec"), ns)  # noqa: S102 - trusted setup
-        except BaseException as exc:  # noqa: BLE001
-            emit(ev="setup", status="error", error=one_line(exc))
-            sys.stderr.write(traceback.format_exc())
-            os._exit(3)
+        prepared: dict[str, Guard] = {}  # one Guard per distinct specification
+        guards = {}
+        for check in job["checks"]:
+            key = json.dumps(check.get("guards", []))
+            if key not in prepared:
+                prepared[key] = Guard(check.get("guards", []))
+            guards[check["grade_id"]] = prepared[key]
+    except BaseException as exc:  # noqa: BLE001
+        emit(ev="setup", status="error", error=one_line(exc))
+        sys.stderr.write(traceback.format_exc())
+        os._exit(3)
+    ns["__builtins__"] = student_builtins()
     for cell in job["cells"]:
         i = cell["index"]
         if i in skip_cells:
@@ -181,45 +347,56 @@ def run_job(job_dir: str) -> None:
         except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt included
             emit(ev="cell", i=i, status="error", error=one_line(exc))
     for check in job["checks"]:
-        grade_id = check["grade_id"]
-        probe_ns: dict = {"__name__": "probe"}
-        try:
-            exec(compile(check["probe"], f"<probe {grade_id}>", "exec"), probe_ns)  # noqa: S102 - trusted
-            probe = probe_ns["probe"]
-        except BaseException as exc:  # noqa: BLE001
-            for k in range(len(check["cases"])):
-                send_error(grade_id, k, "exception", f"probe failed to load: {one_line(exc)}")
-            continue
-        timed_out = False
-        for k, case in enumerate(check["cases"]):
-            if (grade_id, k) in skip_probes:
-                continue
-            if timed_out:  # the other cases of a test that hangs would hang too
-                send_error(grade_id, k, "timeout", "skipped after an earlier case timed out")
-                continue
-            emit(ev="probe", g=grade_id, k=k, status="start")
-            try:
-                inputs = load_inputs(job_dir, case)
-                result = run_limited(check["timeout_s"], probe, ns, inputs)
-                if not isinstance(result, dict):
-                    raise TypeError(f"the probe returned {type(result).__name__}, not a dict")
-                send_result(grade_id, k, result)
-                emit(ev="probe", g=grade_id, k=k, status="ok")
-            except Timeout:
-                timed_out = True
-                send_error(grade_id, k, "timeout", f"stopped after {check['timeout_s']:g} s")
-                emit(ev="probe", g=grade_id, k=k, status="timeout")
-            except MemoryError:
-                send_error(grade_id, k, "memory", "ran out of memory (MemoryError)")
-                emit(ev="probe", g=grade_id, k=k, status="error")
-            except BaseException as exc:  # noqa: BLE001
-                tb = traceback.extract_tb(exc.__traceback__)
-                where = next((f" (in {f.name}, line {f.lineno})" for f in reversed(tb) if f.filename.startswith("<cell")), "")
-                send_error(grade_id, k, "exception", one_line(exc) + where)
-                emit(ev="probe", g=grade_id, k=k, status="error")
+        run_probes(job_dir, check, ns, guards[check["grade_id"]], skip_probes, job.get("max_array", 2**20))
     emit(ev="done")
     sys.stdout.flush()
     os._exit(0)  # do not run the student's atexit hooks or finalizers
+
+
+def run_probes(job_dir: str, check: dict, ns: dict, guard: Guard, skip_probes: set, max_array: int) -> None:
+    """Every case of one check, each between a ``probe start`` and a ``probe`` end event, its result
+    (with what the guards saw) in between, as the parent's channel requires."""
+    grade_id = check["grade_id"]
+    probe_ns: dict = {"__name__": "probe"}
+    try:
+        exec(compile(check["probe"], f"<probe {grade_id}>", "exec"), probe_ns)  # noqa: S102 - trusted
+        probe, failed = probe_ns["probe"], None
+    except BaseException as exc:  # noqa: BLE001
+        probe, failed = None, f"probe failed to load: {one_line(exc)}"
+    timed_out = False
+    for k, case in enumerate(check["cases"]):
+        if (grade_id, k) in skip_probes:
+            continue
+        emit(ev="probe", g=grade_id, k=k, status="start")
+        if failed or timed_out:  # the other cases of a test that hangs would hang too
+            send_error(grade_id, k, "exception" if failed else "timeout",
+                       failed or "skipped after an earlier case timed out")
+            emit(ev="probe", g=grade_id, k=k, status="error")
+            continue
+        _SEEN.clear()
+        status = "ok"
+        try:
+            inputs = load_inputs(job_dir, case)
+            guard.arm()
+            try:
+                result = run_limited(check["timeout_s"], probe, ns, inputs)
+            finally:
+                guard.disarm()
+            if not isinstance(result, dict):
+                raise TypeError(f"the probe returned {type(result).__name__}, not a dict")
+            send_result(grade_id, k, result, list(_SEEN), max_array)
+        except Timeout:
+            timed_out, status = True, "timeout"
+            send_error(grade_id, k, "timeout", f"stopped after {check['timeout_s']:g} s", _SEEN)
+        except MemoryError:
+            status = "error"
+            send_error(grade_id, k, "memory", "ran out of memory (MemoryError)", _SEEN)
+        except BaseException as exc:  # noqa: BLE001
+            status = "error"
+            tb = traceback.extract_tb(exc.__traceback__)
+            where = next((f" (in {f.name}, line {f.lineno})" for f in reversed(tb) if f.filename.startswith("<cell")), "")
+            send_error(grade_id, k, "exception", one_line(exc) + where, _SEEN)
+        emit(ev="probe", g=grade_id, k=k, status=status)
 
 
 # ------------------------------------------------------------------------------ the warm worker
@@ -519,7 +696,6 @@ def zygote(control_fd: int, config: dict) -> None:
         sys.exit("the warm worker runs only inside its bubblewrap sandbox")
     _prctl(PR_SET_DUMPABLE, 0)  # nothing of the same uid may read or trace the zygote
     _set_limits({"nofile": config["limits"]["nofile"], "core": 0})
-    sys.path[:0] = config.get("path", [])
     cleanup_s = float(config["cleanup_s"])
     sock = socket.socket(fileno=control_fd)
     running: dict[int, dict] = {}  # keeper pid -> {"id", "pidfd", "killed_at"}
@@ -579,10 +755,12 @@ def zygote(control_fd: int, config: dict) -> None:
 
 
 def main() -> None:
+    global _EVENTS
     args = dict(a.split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
     if "--zygote" in sys.argv:
         zygote(int(args["--control-fd"]), json.loads(args["--config"]))
     else:
+        _EVENTS = os.fdopen(int(args.get("--events-fd", 2)), "w", buffering=1)
         run_job(sys.argv[1])
 
 

@@ -18,6 +18,7 @@ import nbformat
 from autograder.notebook import grade_id, is_answer, is_test, nbgrader
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
+MAX_REPAIRS = 40  # repairs listed for one notebook (a notebook of many tagged cells says so once)
 
 
 class NotANotebook(ValueError):
@@ -29,6 +30,7 @@ class Sanitized:
     notebook: nbformat.NotebookNode  # the skeleton with the student's answers in place
     answers: dict[str, str]  # grade_id -> the code or text taken from the student
     repairs: list[str] = field(default_factory=list)
+    foreign: str = ""  # why the notebook is not this assignment's at all (then nothing is graded)
 
 
 def _source(cell: dict) -> str:
@@ -108,7 +110,7 @@ def sanitize(data: bytes, skeleton: nbformat.NotebookNode) -> Sanitized:
                 kind = "test cell" if is_test(original) else "locked cell"
                 repairs.append(f"{kind} {gid} edited: the instructor's version was used")
             if is_test(original) and nbg.get("points") not in (None, nbgrader(original).get("points")):
-                repairs.append(f"points of {gid} changed to {nbg.get('points')!r}: the instructor's "
+                repairs.append(f"points of {gid} changed to {repr(nbg.get('points'))[:40]}: the instructor's "
                                f"{nbgrader(original).get('points')} were used")
             if nbg.get("solution") and not is_answer(original):
                 repairs.append(f"cell {gid} re-marked as an answer: the instructor's version was used")
@@ -164,7 +166,14 @@ def sanitize(data: bytes, skeleton: nbformat.NotebookNode) -> Sanitized:
         if is_answer(cell) and gid in answers:
             cell.source = "\n\n".join(s.rstrip("\n") for s in answers[gid])
             taken[gid] = cell.source
-    return Sanitized(notebook=notebook, answers=taken, repairs=_unique(repairs))
+    foreign = ""
+    their_tests = {grade_id(c) for c in student if is_test(c)}
+    if (their_tests and not their_tests & {grade_id(c) for c in skel if is_test(c)}) or (
+            not seen_tests and not answers and any(grade_id(c) for c in student)
+            and not any(_found_by_text(c, student) for c in skel if _norm(_source(c)))):
+        foreign = ("this notebook is not this assignment's: none of its test cells belongs to it (another "
+                   f"assignment's notebook submitted under this one? its tests: {', '.join(sorted(their_tests))[:120]})")
+    return Sanitized(notebook=notebook, answers=taken, repairs=_unique(repairs), foreign=foreign)
 
 
 def _found_by_text(cell, student: list[dict]) -> bool:
@@ -191,7 +200,7 @@ def _answer_for_region(region, skel, answers, matched_by_position):
 
 
 def _unique(items: list[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for item in items:
-        seen.setdefault(item, None)
-    return list(seen)
+    seen = list(dict.fromkeys(items))
+    if len(seen) > MAX_REPAIRS:
+        seen = seen[:MAX_REPAIRS] + [f"and {len(seen) - MAX_REPAIRS} more repairs"]
+    return seen

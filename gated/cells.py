@@ -86,14 +86,30 @@ def lstm_cell(
 
     i = σ(..), f = σ(..), g = tanh(..), o = σ(..);  c' = f ⊙ c + i ⊙ g;  h' = o ⊙ tanh(c').
     """
+    step = lstm_gates(x, state, weight_ih, weight_hh, bias_ih, bias_hh)
+    return step["h"], step["c"]
+
+
+def lstm_gates(
+    x: Tensor,
+    state: tuple[Tensor, Tensor],
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+) -> dict[str, Tensor]:
+    """One LSTM step with everything it computes: ``{"i", "f", "g", "o", "c", "h"}``, each (B, H).
+
+    The same step as :func:`lstm_cell` (which returns only ``h`` and ``c``), for looking at the gates.
+    """
     h, c = state
     _check_state(h, weight_hh, 4)
     _check_state(c, weight_hh, 4, what="c")
     pre = _affine(x, weight_ih, bias_ih) + _affine(h, weight_hh, bias_hh)
     i, f, g, o = pre.chunk(4, dim=-1)
-    c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    h_next = torch.sigmoid(o) * torch.tanh(c_next)
-    return h_next, c_next
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    c_next = f * c + i * g
+    return {"i": i, "f": f, "g": g, "o": o, "c": c_next, "h": o * torch.tanh(c_next)}
 
 
 def gru_cell(
@@ -114,6 +130,23 @@ def gru_cell(
     update="keep_old" (Cho, PyTorch):    h' = (1 − z) ⊙ n + z ⊙ h
     update="keep_new" (Chung et al.):    h' = z ⊙ n + (1 − z) ⊙ h
     """
+    return gru_gates(x, h, weight_ih, weight_hh, bias_ih, bias_hh, reset, update)["h"]
+
+
+def gru_gates(
+    x: Tensor,
+    h: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+    reset: Reset = "after",
+    update: Update = "keep_old",
+) -> dict[str, Tensor]:
+    """One GRU step with everything it computes: ``{"r", "z", "n", "h"}``, each (B, H).
+
+    The same step and conventions as :func:`gru_cell` (which returns only the new ``h``).
+    """
     if reset not in ("after", "before"):
         raise ValueError(f"reset must be 'after' or 'before', got {reset!r}")
     if update not in ("keep_old", "keep_new"):
@@ -128,9 +161,8 @@ def gru_cell(
         n = torch.tanh(gi_n + r * _affine(h, W_hn, b_hn))
     else:
         n = torch.tanh(gi_n + _affine(r * h, W_hn, b_hn))
-    if update == "keep_old":
-        return (1 - z) * n + z * h
-    return z * n + (1 - z) * h
+    h_next = (1 - z) * n + z * h if update == "keep_old" else z * n + (1 - z) * h
+    return {"r": r, "z": z, "n": n, "h": h_next}
 
 
 # -------------------------------------------------------------------------------------- layers
@@ -269,3 +301,66 @@ def parameter_count(cell: str, input_size: int, hidden_size: int, num_layers: in
         inputs = input_size if layer == 0 else hidden_size
         total += gates * hidden_size * (inputs + hidden_size + 2)
     return total
+
+
+# ------------------------------------------------------------------------ looking inside a layer
+
+
+def gates_over_time(cell: str, x: Tensor, state_dict: dict[str, Tensor],
+                    batch_first: bool = True) -> dict[str, Tensor]:
+    """Run layer 0 of an LSTM or GRU over x and keep every gate at every step.
+
+    x: (B, T, I) (or (T, B, I) without ``batch_first``). Returns ``{name: (B, T, H)}`` (likewise laid
+    out) with the names of :func:`lstm_gates` (i, f, g, o, c, h) or :func:`gru_gates` (r, z, n, h),
+    PyTorch's conventions; ``state_dict`` is, e.g., an ``nn.LSTM``'s or ``nn.GRU``'s.
+    """
+    if cell not in ("lstm", "gru"):
+        raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
+    if x.dim() != 3:
+        raise ValueError(f"expected x of shape (B, T, I) or (T, B, I), got {tuple(x.shape)}")
+    params = [p if p is None else p.detach().to(x.dtype) for p in layer_params(state_dict, 0)]
+    seq = x.transpose(0, 1) if batch_first else x
+    h = seq.new_zeros(seq.shape[1], params[1].shape[1])
+    c = torch.zeros_like(h)
+    record: dict[str, list[Tensor]] = {}
+    with torch.no_grad():
+        for x_t in seq:
+            if cell == "lstm":
+                step = lstm_gates(x_t, (h, c), *params)
+                c = step["c"]
+            else:
+                step = gru_gates(x_t, h, *params)
+            h = step["h"]
+            for name, value in step.items():
+                record.setdefault(name, []).append(value)
+    return {name: torch.stack(values, dim=1 if batch_first else 0) for name, values in record.items()}
+
+
+def module_from_blocks(cell: str, blocks: dict[str, tuple], dtype: torch.dtype = torch.float64) -> torch.nn.Module:
+    """A one-layer ``nn.RNN``, ``nn.LSTM`` or ``nn.GRU`` whose parameters are given gate by gate.
+
+    ``blocks`` maps each gate of :data:`GATE_ORDER` (``"h"`` for the RNN) to ``(W_i, W_h, b_i, b_h)``:
+    arrays of shape (H, I), (H, H), (H,), (H,), or plain numbers for a network of one unit and one
+    input. The blocks are packed in PyTorch's order, so the module computes exactly these gates.
+    """
+    names = GATE_ORDER[cell]
+    if set(blocks) != set(names):
+        raise ValueError(f"a {cell} needs the blocks {names}, got {tuple(blocks)}")
+
+    def as_tensor(value, dims: int) -> Tensor:
+        tensor = torch.as_tensor(value, dtype=dtype)
+        return tensor.reshape((1,) * dims) if tensor.dim() == 0 else tensor
+
+    parts = {name: [as_tensor(v, d) for v, d in zip(blocks[name], (2, 2, 1, 1))] for name in names}
+    hidden_size, input_size = parts[names[0]][0].shape
+    module_type = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+    module = module_type(input_size, hidden_size, dtype=dtype)
+    with torch.no_grad():
+        for index, key in enumerate(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")):
+            packed = torch.cat([parts[name][index] for name in names], dim=0)
+            target = getattr(module, key)
+            if packed.shape != target.shape:
+                raise ValueError(f"{key}: the blocks pack to shape {tuple(packed.shape)}, "
+                                 f"expected {tuple(target.shape)}")
+            target.copy_(packed)
+    return module

@@ -54,7 +54,10 @@ def update_formula(update: str) -> str:
 
 
 GRU_CONVENTIONS: tuple[GRUConvention, ...] = (
-    GRUConvention("Cho et al. 2014 (EMNLP; arXiv v3)", "cho2014properties", "before", "keep_old",
+    # The paper changed between its arXiv versions (pytorch/pytorch#8153): v1 applies r after U h.
+    GRUConvention("Cho et al. 2014 (arXiv v1)", "cho2014learning", "after", "keep_old",
+                  (), "omitted in the paper"),
+    GRUConvention("Cho et al. 2014 (EMNLP; arXiv v3)", "cho2014learning", "before", "keep_old",
                   (), "omitted in the paper"),
     GRUConvention("Chung et al. 2014", "chung2014empirical", "before", "keep_new",
                   (), "omitted in the paper"),

@@ -4,8 +4,10 @@
 0..10 × 0..6.4); :func:`draw_cells_side_by_side` puts both in one figure for the GRU chapter.
 The drawings follow PyTorch's equations: LSTM gates i, f, g, o with c' = f ⊙ c + i ⊙ g and
 h' = o ⊙ tanh(c'); GRU gates r, z and candidate n with the reset gate applied to the recurrent
-part of the candidate's input (reset "after") and h' = (1 − z) ⊙ n + z ⊙ h.
-Gate boxes are drawn in :data:`GATE_COLORS`, pointwise operations as circles.
+part of the candidate's input (reset "after": r multiplies W_hn h + b_hn, drawn as its own box before
+the product) and h' = (1 − z) ⊙ n + z ⊙ h.
+Gate boxes are drawn in :data:`GATE_COLORS`, affine maps drawn on their own as white boxes, pointwise
+operations as circles.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from matplotlib.patches import Circle, FancyBboxPatch
 GATE_COLORS = {"sigmoid": "#f6c28b", "tanh": "#a9cce3"}
 LINE = {"color": "0.2", "lw": 1.4}
 BOX_W, BOX_H = 0.9, 0.6
+LIN_W, LIN_H = 1.55, 0.42
 OP_R = 0.26
 
 
@@ -110,15 +113,31 @@ def draw_lstm_cell(ax: Axes, title: str | None = "LSTM") -> Axes:
     return ax
 
 
+def _linear(ax: Axes, center: tuple[float, float], text: str) -> None:
+    """An affine map drawn on its own (white box), where the drawing must show which input it reads."""
+    x, y = center
+    ax.add_patch(FancyBboxPatch((x - LIN_W / 2, y - LIN_H / 2), LIN_W, LIN_H,
+                                boxstyle="round,pad=0.02,rounding_size=0.06", fc="white", ec="0.3", lw=1.0,
+                                zorder=3))
+    ax.text(x, y, text, ha="center", va="center", fontsize=9, zorder=4)
+
+
 def draw_gru_cell(ax: Axes, title: str | None = "GRU") -> Axes:
-    """Draw one GRU step (PyTorch's gates r, z and candidate n, reset after W_hn h) on ``ax``."""
+    """Draw one GRU step (PyTorch's gates r, z and candidate n, reset after W_hn h) on ``ax``.
+
+    The σ boxes of r and z apply the sigmoid to an affine map of both inputs, as in the LSTM drawing.
+    The candidate's two affine maps are drawn apart, as white boxes, because the reset gate acts
+    between them: it multiplies W_hn h_{t-1} + b_hn, the recurrent part, after the product and before
+    the sum with W_in x_t + b_in (PyTorch's reset-after form).
+    """
     _frame(ax, title)
     top, bus, gate_y = 4.8, 1.0, 2.2
-    r_x, z_x, rmul_x, n_x, add_x, h_x = 2.4, 3.8, 5.6, 7.0, 7.0, 8.8
+    z_x, r_x, lin_h_x, n_x, h_x = 2.4, 3.8, 5.2, 7.0, 8.8
+    lin_y, rmul_y, n_y, mix_y, one_minus_x = 1.65, 2.7, 2.7, 3.9, 4.6
     # The state runs along the top: z ⊙ h_{t-1} + (1 − z) ⊙ n.
     _path(ax, [(-0.2, top), (z_x - OP_R, top)])
-    _path(ax, [(z_x + OP_R, top), (add_x - OP_R, top)])
-    _path(ax, [(add_x + OP_R, top), (10.2, top)])
+    _path(ax, [(z_x + OP_R, top), (n_x - OP_R, top)])
+    _path(ax, [(n_x + OP_R, top), (10.2, top)])
     _label(ax, (-0.2, top + 0.35), r"$h_{t-1}$", ha="left")
     _label(ax, (10.2, top + 0.35), r"$h_t$", ha="right")
     # h_{t-1} also drops to the bus it shares with x_t.
@@ -126,28 +145,31 @@ def draw_gru_cell(ax: Axes, title: str | None = "GRU") -> Axes:
     _path(ax, [(0.9, bus), (n_x, bus)], arrow=False)
     _path(ax, [(1.5, -0.4), (1.5, bus)], arrow=False)
     _label(ax, (1.2, -0.25), r"$x_t$")
-    for x in (r_x, z_x, n_x):
+    for x in (z_x, r_x):
         _path(ax, [(x, bus), (x, gate_y - BOX_H / 2)])
-    _gate(ax, (r_x, gate_y), "sigmoid", r"$r_t$")
     _gate(ax, (z_x, gate_y), "sigmoid", r"$z_t$")
-    _gate(ax, (n_x, gate_y), "tanh", r"$n_t$")
-    # r scales the recurrent part of the candidate's input: r ⊙ (W_hn h + b_hn).
-    route_y = 3.0
-    _path(ax, [(r_x, gate_y + BOX_H / 2), (r_x, route_y), (rmul_x, route_y), (rmul_x, gate_y + OP_R)])
-    _path(ax, [(rmul_x, bus), (rmul_x, gate_y - OP_R)])
-    _op(ax, (rmul_x, gate_y), "×")
-    _path(ax, [(rmul_x + OP_R, gate_y), (n_x - BOX_W / 2, gate_y)])
+    _gate(ax, (r_x, gate_y), "sigmoid", r"$r_t$")
+    # The candidate: tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)); each affine map reads its own input.
+    _path(ax, [(lin_h_x, bus), (lin_h_x, lin_y - LIN_H / 2)])
+    _linear(ax, (lin_h_x, lin_y), r"$W_{hn} h + b_{hn}$")
+    _path(ax, [(lin_h_x, lin_y + LIN_H / 2), (lin_h_x, rmul_y - OP_R)])
+    _path(ax, [(r_x, gate_y + BOX_H / 2), (r_x, 3.25), (lin_h_x, 3.25), (lin_h_x, rmul_y + OP_R)])
+    _op(ax, (lin_h_x, rmul_y), "×")
+    _path(ax, [(lin_h_x + OP_R, rmul_y), (n_x - BOX_W / 2, n_y)])
+    _path(ax, [(n_x, bus), (n_x, lin_y - LIN_H / 2)])
+    _linear(ax, (n_x, lin_y), r"$W_{in} x + b_{in}$")
+    _path(ax, [(n_x, lin_y + LIN_H / 2), (n_x, n_y - BOX_H / 2)])
+    _gate(ax, (n_x, n_y), "tanh", r"$n_t$")
     # z keeps the old state, 1 − z lets the candidate in.
     _path(ax, [(z_x, gate_y + BOX_H / 2), (z_x, top - OP_R)])
     _op(ax, (z_x, top), "×")
-    one_minus = (5.4, 3.9)
-    _path(ax, [(z_x, 3.9), (one_minus[0] - OP_R, 3.9)])
-    _op(ax, one_minus, "1−")
-    _path(ax, [(one_minus[0] + OP_R, 3.9), (n_x - OP_R, 3.9)])
-    _path(ax, [(n_x, gate_y + BOX_H / 2), (n_x, 3.9 - OP_R)])
-    _op(ax, (n_x, 3.9), "×")
-    _path(ax, [(n_x, 3.9 + OP_R), (add_x, top - OP_R)])
-    _op(ax, (add_x, top), "+")
+    _path(ax, [(z_x, mix_y), (one_minus_x - OP_R, mix_y)])
+    _op(ax, (one_minus_x, mix_y), "1−")
+    _path(ax, [(one_minus_x + OP_R, mix_y), (n_x - OP_R, mix_y)])
+    _path(ax, [(n_x, n_y + BOX_H / 2), (n_x, mix_y - OP_R)])
+    _op(ax, (n_x, mix_y), "×")
+    _path(ax, [(n_x, mix_y + OP_R), (n_x, top - OP_R)])
+    _op(ax, (n_x, top), "+")
     _path(ax, [(h_x, top), (h_x, 6.3)])
     _label(ax, (h_x + 0.15, 6.1), r"$h_t$", ha="left")
     return ax

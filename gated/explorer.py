@@ -38,6 +38,9 @@ STATIC_NOTE = (
     "between them in your browser. Opened in Jupyter, <code>gradient_explorer(mode=\"live\")</code> "
     "recomputes the curve for any value.</small>"
 )
+# The picture: 6 x 3.8 inches at 72 px per inch on the page (432 px wide, scaled down to fit a phone),
+# drawn at twice that resolution so that it stays sharp on 2x screens and when zoomed.
+FIGSIZE, SHOWN_DPI, PIXEL_RATIO = (6.0, 3.8), 72, 2
 
 
 def explorer_curve(cell: str, spectral_radius: float, nonlinearity: str, length: int,
@@ -70,12 +73,17 @@ def plot_curve(ax: matplotlib.axes.Axes, norms: np.ndarray, cell: str, nonlinear
 
 
 def _png(norms, cell, nonlinearity, radius, context) -> bytes:
-    fig = Figure(figsize=(5.6, 3.3), dpi=72)  # no pyplot: not shown, not kept
-    ax = fig.add_axes((0.14, 0.15, 0.82, 0.75))
-    plot_curve(ax, norms, cell, nonlinearity, radius, context)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    with matplotlib.rc_context({"font.size": 12, "axes.titlesize": 12}):
+        fig = Figure(figsize=FIGSIZE, dpi=SHOWN_DPI * PIXEL_RATIO, layout="constrained")  # no pyplot: not kept
+        plot_curve(fig.add_subplot(), norms, cell, nonlinearity, radius, context)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def _image(png: bytes, layout: widgets.Layout) -> widgets.Image:
+    """The picture at its size on the page (half its pixels); ``layout`` lets it shrink with the window."""
+    return widgets.Image(value=png, format="png", width=int(FIGSIZE[0] * SHOWN_DPI), layout=layout)
 
 
 @dataclass
@@ -87,7 +95,7 @@ class GradientExplorer:
     cells: tuple[str, ...] = CELLS
     hidden_size: int = 32
     seed: int = 0
-    initial_cell: str = "rnn"  # the cell selected when the widget first shows
+    initial_cell: str | None = None  # the cell selected when the widget first shows; None: cells[0]
     curves: dict[tuple[str, str, float, int], np.ndarray] = field(default_factory=dict, repr=False)
 
     def variants(self, cell: str) -> tuple[str, ...]:
@@ -106,28 +114,49 @@ class GradientExplorer:
                                                               self.hidden_size, self.seed)
         return self
 
-    def controls(self) -> dict[str, widgets.Widget]:
-        """The four controls, shared by both versions' layout."""
+    def controls(self, continuous: bool = False) -> dict[str, widgets.Widget]:
+        """The controls: a choice of cell and of the RNN's nonlinearity, and two sliders, over the grid's
+        values or (``continuous=True``, the live version) over any value. On the grid, a setting with a
+        single value gets no control: it would do nothing."""
         style = {"description_width": "130px"}
         buttons = {"description_width": "130px", "button_width": "80px"}
-        wide = widgets.Layout(width="480px")
-        return {
-            "cell": widgets.ToggleButtons(options=list(self.cells), value=self.initial_cell,
-                                          description="cell", style=buttons),
-            "nonlinearity": widgets.ToggleButtons(options=list(NONLINEARITIES),
-                                                  description="RNN nonlinearity", style=buttons),
-            "radius": widgets.SelectionSlider(options=list(self.radii), value=1.0 if 1.0 in self.radii
-                                              else self.radii[0], description="spectral radius",
-                                              style=style, layout=wide),
-            "length": widgets.SelectionSlider(options=list(self.lengths), value=self.lengths[-1],
-                                              description="sequence length", style=style, layout=wide),
+
+        def slider(description: str) -> dict:
+            return {"description": description, "style": style,
+                    "layout": widgets.Layout(width="480px", max_width="100%")}   # never wider than the page
+
+        makers = {
+            "cell": lambda: widgets.ToggleButtons(options=list(self.cells), description="cell", style=buttons,
+                                                  value=self.initial_cell or self.cells[0]),
+            "nonlinearity": lambda: widgets.ToggleButtons(options=list(NONLINEARITIES), style=buttons,
+                                                          description="RNN nonlinearity"),
         }
+        if continuous:
+            makers["radius"] = lambda: widgets.FloatSlider(value=1.0, min=0.1, max=3.0, step=0.05,
+                                                           continuous_update=False, **slider("spectral radius"))
+            makers["length"] = lambda: widgets.IntSlider(value=100, min=5, max=300, step=5,
+                                                         continuous_update=False, **slider("sequence length"))
+            return {name: make() for name, make in makers.items()}
+        makers["radius"] = lambda: widgets.SelectionSlider(
+            options=list(self.radii), value=1.0 if 1.0 in self.radii else self.radii[0], **slider("spectral radius"))
+        makers["length"] = lambda: widgets.SelectionSlider(options=list(self.lengths), value=self.lengths[-1],
+                                                           **slider("sequence length"))
+        choices = {"cell": self.cells, "nonlinearity": NONLINEARITIES if "rnn" in self.cells else (),
+                   "radius": self.radii, "length": self.lengths}
+        return {name: make() for name, make in makers.items() if len(choices[name]) > 1}
 
     def static_widget(self) -> widgets.VBox:
         """Controls ``jslink``-ed to nested Stacks of precomputed images: works without a kernel."""
         self.compute()
         controls = self.controls()
-        radius_stacks, length_stacks = [], []
+        shrinking = widgets.Layout(max_width="100%", height="auto")   # one layout shared by every image
+
+        def stack(children: list[widgets.Widget], name: str, initial: int = 0) -> widgets.Stack:
+            """A Stack driven by the control ``name``, or fixed on its only child when it has none."""
+            box = widgets.Stack(children, selected_index=controls[name].index if name in controls else initial)
+            if name in controls:
+                widgets.jslink((controls[name], "index"), (box, "selected_index"))
+            return box
 
         def by_radius(cell: str, nonlinearity: str) -> widgets.Stack:
             children = []
@@ -135,43 +164,20 @@ class GradientExplorer:
                 images = []
                 for length in self.lengths:
                     context = {r: self.curves[(cell, nonlinearity, r, length)] for r in self.radii}
-                    png = _png(self.curves[(cell, nonlinearity, radius, length)], cell, nonlinearity,
-                               radius, context)
-                    images.append(widgets.Image(value=png, format="png"))
-                stack = widgets.Stack(images, selected_index=controls["length"].index)
-                length_stacks.append(stack)
-                children.append(stack)
-            stack = widgets.Stack(children, selected_index=controls["radius"].index)
-            radius_stacks.append(stack)
-            return stack
+                    images.append(_image(_png(self.curves[(cell, nonlinearity, radius, length)], cell,
+                                              nonlinearity, radius, context), shrinking))
+                children.append(stack(images, "length", len(self.lengths) - 1))
+            return stack(children, "radius")
 
-        per_cell = []
-        for cell in self.cells:
-            if cell == "rnn":
-                nonlinearity_stack = widgets.Stack([by_radius(cell, n) for n in NONLINEARITIES],
-                                                   selected_index=controls["nonlinearity"].index)
-                widgets.jslink((controls["nonlinearity"], "index"), (nonlinearity_stack, "selected_index"))
-                per_cell.append(nonlinearity_stack)
-            else:
-                per_cell.append(by_radius(cell, "tanh"))
-        top = widgets.Stack(per_cell, selected_index=controls["cell"].index)
-        widgets.jslink((controls["cell"], "index"), (top, "selected_index"))
-        for stack in radius_stacks:
-            widgets.jslink((controls["radius"], "index"), (stack, "selected_index"))
-        for stack in length_stacks:
-            widgets.jslink((controls["length"], "index"), (stack, "selected_index"))
-        return widgets.VBox([*controls.values(), top, widgets.HTML(STATIC_NOTE)])
+        per_cell = [stack([by_radius(cell, n) for n in NONLINEARITIES], "nonlinearity") if cell == "rnn"
+                    else by_radius(cell, "tanh") for cell in self.cells]
+        top = stack(per_cell, "cell", self.cells.index(self.initial_cell or self.cells[0]))
+        return widgets.VBox([*controls.values(), top, widgets.HTML(STATIC_NOTE)],
+                            layout=widgets.Layout(max_width="100%"))
 
     def live_widget(self) -> widgets.VBox:
         """Controls that recompute the curve in the kernel for any value (needs a running kernel)."""
-        style = {"description_width": "130px"}
-        controls = self.controls()
-        controls["radius"] = widgets.FloatSlider(value=1.0, min=0.1, max=3.0, step=0.05,
-                                                 continuous_update=False, description="spectral radius",
-                                                 style=style, layout=widgets.Layout(width="480px"))
-        controls["length"] = widgets.IntSlider(value=100, min=5, max=300, step=5, continuous_update=False,
-                                               description="sequence length", style=style,
-                                               layout=widgets.Layout(width="480px"))
+        controls = self.controls(continuous=True)
         output = widgets.Output()
 
         def redraw(_change=None) -> None:

@@ -11,6 +11,9 @@ Both tasks are generated on the fly from a ``torch.Generator`` (nothing is downl
   symbols. A model without memory outputs blanks and then guesses uniformly, a cross-entropy of
   10 · log 8 / (T + 20) per step (:func:`copy_baseline_cross_entropy`).
 
+:func:`adding_regions` cuts the steps of adding-problem sequences into the stretches where a trained
+network's gates behave differently (before the first marker, at a marker, between the markers).
+
 Layout is batch first, as :class:`gated.training.SequenceModel` expects: B batch, T time.
 """
 from __future__ import annotations
@@ -20,6 +23,7 @@ import math
 import torch
 from torch import Tensor
 
+ADDING_LEARNED_MSE = 0.05  # a third of the memoryless 1/6: the chapters count a run below it as learned
 COPY_SYMBOLS = 8  # symbols 1..8 are data; 0 is the blank
 COPY_LENGTH = 10  # how many symbols are copied
 COPY_BLANK = 0
@@ -96,3 +100,30 @@ def adding_accuracy(prediction: Tensor, target: Tensor, tolerance: float = 0.16)
         raise ValueError(f"prediction of shape {tuple(prediction.shape)} does not match "
                          f"target of shape {tuple(target.shape)}")
     return (prediction - target).abs().le(tolerance).float().mean().item()
+
+
+def adding_regions(x: Tensor) -> dict[str, Tensor]:
+    """Boolean masks (B, T) of three stretches of adding-problem inputs x: (B, T, 2).
+
+    ``"before the first marker"``, ``"at a marked step"`` and ``"between the markers"`` (strictly
+    between the two marked steps); the steps after the second marker belong to none of them.
+    """
+    if x.dim() != 3 or x.shape[-1] != 2:
+        raise ValueError(f"expected adding-problem inputs of shape (B, T, 2), got {tuple(x.shape)}")
+    marks = x[..., 1] > 0
+    if not torch.all(marks.sum(dim=1) == 2):
+        raise ValueError("every adding-problem sequence must have exactly two marked steps")
+    steps = torch.arange(x.shape[1])
+    first = marks.float().argmax(dim=1, keepdim=True)
+    second = x.shape[1] - 1 - marks.flip(1).float().argmax(dim=1, keepdim=True)
+    return {"before the first marker": steps < first, "at a marked step": marks,
+            "between the markers": (steps > first) & (steps < second)}
+
+
+def unit_means_by_region(gates: dict[str, Tensor], regions: dict[str, Tensor]) -> dict[str, dict[str, Tensor]]:
+    """For each region and gate: each unit's mean over the region's steps, (H,). gates: {name: (B, T, H)}.
+
+    Returns ``{region: {gate: per-unit means}}``; take ``.median()`` for the typical unit.
+    """
+    return {region: {name: values[mask].mean(dim=0) for name, values in gates.items()}
+            for region, mask in regions.items()}

@@ -3,7 +3,9 @@
 :class:`SequenceModel` wraps ``nn.RNN``, ``nn.LSTM`` or ``nn.GRU`` (one layer, batch first) with a
 linear readout at every step. :func:`train` draws a fresh batch from a task at every step (so the
 training loss is also an estimate of the loss on unseen sequences), takes an Adam step, and returns
-a :class:`History` of the loss and the gradient norm.
+a :class:`History` of the loss and the gradient norm. :func:`train_seeds` repeats a run over several
+seeds, because one run of a small model says little: :func:`spread` and :func:`describe` report the
+median and the range of what the runs measured, :func:`steps_to_reach` when each run got good enough.
 
 The loss follows from the target a task returns:
 
@@ -16,11 +18,14 @@ Everything is seeded: the same call gives the same numbers.
 """
 from __future__ import annotations
 
+import math
+import statistics
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -156,3 +161,93 @@ def evaluate(model: nn.Module, task_fn: TaskFn, batch_size: int = 1000, seed: in
     x, y = task_fn(batch_size, generator=generator)
     with torch_threads(1):
         return task_loss(model(x), y).item()
+
+
+# ----------------------------------------------------------------------- several seeds, not one
+
+
+def running_mean(values: Sequence[float], width: int = 25) -> np.ndarray:
+    """Mean over each window of ``width`` consecutive steps (one batch's loss is noisy); length n − width + 1."""
+    if len(values) < width:
+        raise ValueError(f"need at least width = {width} values, got {len(values)}")
+    return np.convolve(np.asarray(values, dtype=float), np.ones(width) / width, mode="valid")
+
+
+def first_step_below(history: History, level: float, width: int = 25) -> int | None:
+    """The first training step at which the running mean of the loss is below ``level`` (None: never).
+
+    The step counts from 1 and is the last step of the first window whose mean is below ``level``.
+    """
+    below = np.nonzero(running_mean(history.loss, width) < level)[0]
+    return int(below[0]) + width if len(below) else None
+
+
+@dataclass
+class SeedRun:
+    """One of the runs of :func:`train_seeds`: the trained model, its history and its test loss."""
+
+    seed: int
+    model: nn.Module
+    history: History
+    test_loss: float
+
+
+def train_seeds(make_model: Callable[[int], nn.Module], task_fn: TaskFn, seeds: Iterable[int], steps: int,
+                **train_kwargs) -> list[SeedRun]:
+    """Train ``make_model(seed)`` with :func:`train` (batches seeded with the same seed) for each seed.
+
+    ``train_kwargs`` go to :func:`train`; each model is scored by :func:`evaluate` on the same test batch.
+    """
+    runs = []
+    for seed in seeds:
+        model = make_model(seed)
+        history = train(model, task_fn, steps, seed=seed, **train_kwargs)
+        runs.append(SeedRun(seed, model, history, evaluate(model, task_fn)))
+    return runs
+
+
+def steps_to_reach(runs: Iterable[SeedRun], level: float, width: int = 25) -> list[int | None]:
+    """:func:`first_step_below` of each run (None for a run that never got below ``level``)."""
+    return [first_step_below(run.history, level, width) for run in runs]
+
+
+def spread(values: Iterable[float | None]) -> dict[str, float | int]:
+    """Median, lowest and highest of the values that are not None, and how many there were of how many.
+
+    Returns ``{"median", "low", "high", "count", "of"}``; the first three are NaN when no value is left.
+    """
+    values = list(values)
+    kept = [v for v in values if v is not None]
+    if not kept:
+        return {"median": float("nan"), "low": float("nan"), "high": float("nan"), "count": 0, "of": len(values)}
+    return {"median": statistics.median(kept), "low": min(kept), "high": max(kept), "count": len(kept),
+            "of": len(values)}
+
+
+def describe(values: Iterable[float | None], fmt: str = ".3f") -> str:
+    """"median m (range a–b)" of :func:`spread`, with "k of n runs" when some values are None."""
+    s = spread(values)
+    if s["count"] == 0:
+        return f"none of {s['of']} runs"
+    text = f"median {s['median']:{fmt}} (range {s['low']:{fmt}}–{s['high']:{fmt}})"
+    return text if s["count"] == s["of"] else f"{s['count']} of {s['of']} runs; {text}"
+
+
+def fisher_exact(successes_a: int, runs_a: int, successes_b: int, runs_b: int) -> float:
+    """Two-sided p-value of Fisher's exact test: could two success counts differ this much by chance?
+
+    Under the null hypothesis both settings succeed equally often; given the total number of successes,
+    the count of setting a is hypergeometric. The p-value sums the probabilities of all tables no more
+    likely than the observed one. (Written out because the course does not depend on SciPy, whose
+    ``scipy.stats.fisher_exact`` computes the same value.)
+    """
+    if not (0 <= successes_a <= runs_a and 0 <= successes_b <= runs_b):
+        raise ValueError(f"need 0 <= successes <= runs, got {successes_a}/{runs_a} and {successes_b}/{runs_b}")
+    total = successes_a + successes_b
+    low, high = max(0, total - runs_b), min(total, runs_a)
+
+    def probability(k: int) -> float:
+        return math.comb(runs_a, k) * math.comb(runs_b, total - k) / math.comb(runs_a + runs_b, total)
+
+    observed = probability(successes_a)
+    return min(1.0, sum(p for k in range(low, high + 1) if (p := probability(k)) <= observed * (1 + 1e-9)))

@@ -5,17 +5,23 @@ Each notebook starts from the released `exercises/gru/gru.ipynb` and puts in ans
 reference solution's, or none) and one attack. tests/test_grader_corpus.py holds the score each
 must get and the feedback it must show. Cases that need the file system at grading time (a huge
 file, odd student names, a zip) are made by the test's fixture instead.
+
+Several attacks need the process itself (its files, its descriptors, signals): they reach ``os``
+as ``torch.os`` (no import statement), which the grader's analysis sees and zeroes, so these cases
+score 0 while the sandbox still has to contain what they do.
 """
 from __future__ import annotations
 
 import copy
 import json
 import random
+import zlib
 
 import nbformat
+import numpy as np
 
 from autograder.notebook import grade_id as gid
-from testbed.submissions import ROOT, answers, submission
+from testbed.submissions import ROOT, answers, read, submission
 
 HERE = ROOT / "tests" / "files" / "submissions"
 SOLUTION = answers("gru")
@@ -389,7 +395,7 @@ except OSError as exc:
 
 @case("output-flood")
 def _():
-    return notebook(SOLUTION, append={"answer_backward": "import sys\nfor _ in range(200):\n    sys.stdout.write('x' * 2**20)\n    sys.stderr.write('y' * 2**16)"})
+    return notebook(SOLUTION, append={"answer_backward": "for _ in range(200):\n    print('x' * 2**20)"})
 
 
 @case("network-access")
@@ -430,6 +436,203 @@ def _():
 def _():
     return notebook(_gru_cell_from_torch('    Cell = getattr(torch.nn, "GRU" + "Cell")\n'
                                          "    cell = Cell(x.shape[1], h.shape[1]).to(x.dtype)\n"))
+
+
+@case("uses-fullwidth-alias")
+def _():
+    # Python normalises identifiers to NFKC: ｎｎ is nn
+    return notebook(_gru_cell_from_torch("    cell = ｎｎ.GRUCell(x.shape[1], h.shape[1]).to(x.dtype)\n"))
+
+
+@case("uses-module-alias-chain")
+def _():
+    return notebook(_gru_cell_from_torch("    import torch as t\n    rnn = t.nn\n"
+                                         "    cell = rnn.GRUCell(x.shape[1], h.shape[1]).to(x.dtype)\n"))
+
+
+@case("uses-aten-op-namespace")
+def _():
+    filled = dict(SOLUTION)
+    filled["answer_cell"] = SOLUTION["answer_cell"].replace(
+        "    r = reset_gate(x, h, weight_ih, weight_hh, bias_ih, bias_hh)",
+        "    return torch.ops.aten.gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n"
+        "    r = reset_gate(x, h, weight_ih, weight_hh, bias_ih, bias_hh)")
+    return notebook(filled)
+
+
+@case("uses-pytorch-decomposition")
+def _():
+    # torch._decomp computes a GRU from primitive ops: no recurrent kernel runs, but it is private
+    filled = dict(SOLUTION)
+    filled["answer_cell"] = SOLUTION["answer_cell"].replace(
+        "    r = reset_gate(x, h, weight_ih, weight_hh, bias_ih, bias_hh)",
+        "    from torch._decomp.decompositions import gru_impl\n"
+        "    return gru_impl(x[None], h[None], [weight_ih, weight_hh, bias_ih, bias_hh], True, 1, 0.0, False, False,"
+        " False)[1][0]\n"
+        "    r = reset_gate(x, h, weight_ih, weight_hh, bias_ih, bias_hh)")
+    return notebook(filled)
+
+
+@case("installed-from-the-gradient-flow-cell")
+def _():
+    # defined in a cell whose own test is gradient flow, used by gru_cell under another name
+    filled = _gru_cell_from_torch("    cell = cell_impl(x.shape[1], h.shape[1]).to(x.dtype)\n")
+    filled["answer_gradient_flow"] = SOLUTION["answer_gradient_flow"] + "\n\ncell_impl = nn.GRUCell\n"
+    return notebook(filled)
+
+
+@case("installed-through-the-namespace")
+def _():
+    filled = dict(SOLUTION)
+    filled["answer_gradient_flow"] = SOLUTION["answer_gradient_flow"] + (
+        "\n\nglobals()['gru_cell'] = lambda x, h, *p, reset='after': nn.GRUCell(x.shape[1], h.shape[1])(x, h)\n")
+    return notebook(filled)
+
+
+SMUGGLING_CELL = """def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, reset="after", install=None, _kept={}):
+    if install is not None:
+        _kept["cell"] = install
+        return None
+    cell = _kept["cell"](x.shape[1], h.shape[1]).to(x.dtype)
+    with torch.no_grad():
+        cell.weight_ih.copy_(weight_ih); cell.weight_hh.copy_(weight_hh)
+        cell.bias_ih.copy_(bias_ih); cell.bias_hh.copy_(bias_hh)
+    return cell(x, h)
+"""
+
+
+@case("smuggled-recurrent-kernel")
+def _():
+    # past the analysis: nn.GRUCell is named only in the unpacking cell, which hands it to gru_cell
+    # through a default argument; the recurrent guard sees aten::gru_cell run in gru_cell's tests
+    filled = dict(SOLUTION)
+    filled["answer_cell"] = SOLUTION["answer_cell"].split("def gru_cell")[0] + SMUGGLING_CELL
+    filled["answer_unpack"] = SOLUTION["answer_unpack"] + \
+        "\n\ngru_cell(None, None, None, None, None, None, install=nn.GRUCell)\n"
+    return notebook(filled)
+
+
+SMUGGLING_BACKWARD = """def gru_cell_backward(grad_h_next, x, h, weight_ih, weight_hh, bias_ih, bias_hh, install=None, _kept={}):
+    if install is not None:
+        _kept["grad"] = install
+        return None
+    tensors = (x, h, weight_ih, weight_hh, bias_ih, bias_hh)
+    leaves = [torch.zeros_like(t, requires_grad=True) for t in tensors]
+    h_next = gru_cell(*[leaf + t for leaf, t in zip(leaves, tensors)])
+    return tuple(_kept["grad"](h_next, leaves, grad_h_next))
+"""
+
+
+@case("smuggled-autograd")
+def _():
+    # past the analysis: the backward cell names no autograd; the gradient-flow cell (which may use
+    # it) hands torch.autograd.grad over; the autograd guard sees the backward engine run
+    filled = dict(SOLUTION)
+    filled["answer_backward"] = SMUGGLING_BACKWARD
+    filled["answer_gradient_flow"] = SOLUTION["answer_gradient_flow"] + \
+        "\n\ngru_cell_backward(None, None, None, None, None, None, None, install=torch.autograd.grad)\n"
+    return notebook(filled)
+
+
+@case("backward-by-torch-func")
+def _():
+    filled = dict(SOLUTION)
+    filled["answer_backward"] = SMUGGLING_BACKWARD.replace("install=None, _kept={}):", "):").replace(
+        """    if install is not None:
+        _kept["grad"] = install
+        return None
+""", "").replace('_kept["grad"](h_next, leaves, grad_h_next)', "torch.autograd.grad(h_next, leaves, grad_h_next)")
+    return notebook(filled)
+
+
+# ------------------------------------------------------------------ hidden cases nobody can predict
+def _old_seed_cases(name: str, grade_id: str) -> list[dict]:
+    """The cases a student named ``name`` got before the secret: from a checksum of public names."""
+    from autograder.assignments import SPECS
+
+    return SPECS["gru"].check(grade_id).cases(zlib.crc32(f"gru/{name}".encode()))
+
+
+@case("precomputed-old-seed-cases")
+def _():
+    # answers computed at home for the cases the old checksum seed gave this student
+    from gated.checks import gru as gru_checks
+
+    table = {}
+    for case in _old_seed_cases("precomputed-old-seed-cases", "test_gru_cell"):
+        key = round(float(np.asarray(case["x"]).astype(case["dtype"]).sum()), 4)
+        table[key] = np.round(gru_checks._cell_reference(case)["h_next"], 8).tolist()
+    filled = dict(SOLUTION)
+    filled["answer_cell"] = SOLUTION["answer_cell"].split("def gru_cell")[0] + f"""TABLE = {table!r}
+
+
+def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, reset="after"):
+    key = round(float(x.sum()), 4)
+    if key in TABLE:
+        return torch.tensor(TABLE[key], dtype=x.dtype)
+    return torch.zeros_like(h)
+"""
+    return notebook(filled)
+
+
+@case("gradient-flow-constants")
+def _():
+    # the two norms of the public problem, typed in: right for everyone's visible problem only
+    from gated.checks import CHECKS, gru as gru_checks
+
+    values = gru_checks.flow_values(CHECKS["test_gradient_flow"].cases("visible", 0)[0])
+    filled = dict(SOLUTION)
+    filled["answer_gradient_flow"] = (f"def gradient_flow_norms(problem):\n"
+                                      f"    return {values['norm']!r}, {values['norm_keep']!r}\n")
+    return notebook(filled)
+
+
+# ------------------------------------------------------------------ what comes back must be bounded
+@case("channel-endless-line")
+def _():
+    return notebook(SOLUTION, append={"answer_gates": "torch.os.write(3, b'{' * (64 * 2**20))"})
+
+
+@case("channel-forged-results")
+def _():
+    # at cell time, a plausible window and result for every case of every test, before the real ones
+    forged = []
+    for check in ("test_reset_gate", "test_gru_cell", "test_gradient_flow"):
+        for k in range(5):
+            forged += [{"ev": "probe", "g": check, "k": k, "status": "start"},
+                       {"ev": "result", "g": check, "k": k, "kind": "ok", "values": {"modified": {"type": "json",
+                                                                                            "value": ""}}},
+                       {"ev": "probe", "g": check, "k": k, "status": "ok"}]
+    lines = "".join(json.dumps(event) + "\n" for event in forged)
+    return notebook(SOLUTION, append={"answer_gates": f"torch.os.write(3, {lines!r}.encode())"})
+
+
+@case("huge-exception-message")
+def _():
+    return notebook(replace_in("answer_gates", "H = weight_hh.shape[1]\n    rows = slice(0, H)",
+                               "raise ValueError('<script>alert(1)</script>\\x1b]0;owned\\x07\\u202e' * 500000)\n"
+                               "    H = weight_hh.shape[1]\n    rows = slice(0, H)"))
+
+
+@case("huge-result-array")
+def _():
+    return notebook(replace_in("answer_unpack", "    blocks = {}\n", "    return {key: torch.zeros(4000, 4000) for key in "
+                               "('W_ir', 'W_iz', 'W_in', 'W_hr', 'W_hz', 'W_hn', 'b_ir', 'b_iz', 'b_in', 'b_hr', "
+                               "'b_hz', 'b_hn')}\n    blocks = {}\n"))
+
+
+@case("escape-sequences-in-messages")
+def _():
+    return notebook(replace_in("answer_gates", "H = weight_hh.shape[1]\n    rows = slice(0, H)",
+                               "raise ValueError('\\x1b[2J\\x1b]0;owned\\x07<b>bold</b>\\u202egnp.exe')\n"
+                               "    H = weight_hh.shape[1]\n    rows = slice(0, H)"))
+
+
+# ------------------------------------------------------------------ bad input inside a class
+@case("another-assignments-notebook")
+def _():
+    # the lstm assignment's notebook, answered, submitted under gru
+    return submission("lstm", answers("lstm"))
 
 
 # ------------------------------------------------------------------ honest references

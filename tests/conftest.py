@@ -4,15 +4,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
+from sitebuild import build_book
 
-import build_book  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 BUILD_LOG = ROOT / "_build" / "strict-build.log"
 

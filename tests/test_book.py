@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-import build_book
 from conftest import ROOT
+from sitebuild import build_book
 
 pytestmark = pytest.mark.slow
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -238,3 +239,77 @@ def test_unknown_reset_convention_is_rejected():
 def test_parameter_count_matches_torch(kind, module_cls, input_size, hidden_size, layers):
     module = module_cls(input_size, hidden_size, num_layers=layers)
     assert cells.parameter_count(kind, input_size, hidden_size, layers) == sum(p.numel() for p in module.parameters())
+
+
+def test_lstm_gates_return_the_gates_of_the_step_lstm_cell_takes():
+    torch.manual_seed(5)
+    module = torch.nn.LSTMCell(3, 4, dtype=F64)
+    x, h, c = torch.randn(2, 3, dtype=F64), torch.randn(2, 4, dtype=F64), torch.randn(2, 4, dtype=F64)
+    params = (module.weight_ih, module.weight_hh, module.bias_ih, module.bias_hh)
+    with torch.no_grad():
+        step = cells.lstm_gates(x, (h, c), *params)
+        h1, c1 = module(x, (h, c))
+        pre = x @ module.weight_ih.T + module.bias_ih + h @ module.weight_hh.T + module.bias_hh
+    assert torch.allclose(step["h"], h1, atol=TOL) and torch.allclose(step["c"], c1, atol=TOL)
+    for name, block in zip("ifgo", pre.chunk(4, dim=-1)):
+        act = torch.tanh if name == "g" else torch.sigmoid
+        assert torch.allclose(step[name], act(block), atol=TOL), name
+
+
+@pytest.mark.parametrize("reset, update", [("after", "keep_old"), ("before", "keep_new")])
+def test_gru_gates_new_state_is_gru_cell_and_mixes_old_state_and_candidate(reset, update):
+    torch.manual_seed(6)
+    module = torch.nn.GRUCell(3, 4, dtype=F64)
+    x, h = torch.randn(2, 3, dtype=F64), torch.randn(2, 4, dtype=F64)
+    params = (module.weight_ih, module.weight_hh, module.bias_ih, module.bias_hh)
+    with torch.no_grad():
+        step = cells.gru_gates(x, h, *params, reset=reset, update=update)
+        expected = cells.gru_cell(x, h, *params, reset=reset, update=update)
+    keep = step["z"] if update == "keep_old" else 1 - step["z"]
+    assert torch.equal(step["h"], expected)
+    assert torch.allclose(step["h"], keep * h + (1 - keep) * step["n"], atol=TOL)
+    if reset == "after":
+        assert torch.allclose(step["h"], module(x, h), atol=TOL)
+
+
+@pytest.mark.parametrize("kind, module_cls", [("lstm", torch.nn.LSTM), ("gru", torch.nn.GRU)])
+def test_gates_over_time_records_the_states_of_the_torch_layer(kind, module_cls):
+    torch.manual_seed(7)
+    module = module_cls(3, 5, batch_first=True, dtype=F64)
+    x = torch.randn(4, 9, 3, dtype=F64)
+    with torch.no_grad():
+        expected, _ = module(x)
+    recorded = cells.gates_over_time(kind, x, module.state_dict())
+    assert set(recorded) == set({"lstm": "ifgoch", "gru": "rznh"}[kind])
+    assert all(v.shape == (4, 9, 5) for v in recorded.values())
+    assert (recorded["h"] - expected).abs().max().item() < TOL
+
+
+def test_gates_over_time_refuses_the_elman_rnn():
+    with pytest.raises(ValueError, match="'lstm' or 'gru'"):
+        cells.gates_over_time("rnn", torch.zeros(1, 2, 1), torch.nn.RNN(1, 2).state_dict())
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_module_from_blocks_puts_each_gate_where_torch_reads_it(kind):
+    torch.manual_seed(8)
+    names = cells.GATE_ORDER[kind]
+    blocks = {name: (torch.randn(4, 3, dtype=F64), torch.randn(4, 4, dtype=F64), torch.randn(4, dtype=F64),
+                     torch.randn(4, dtype=F64)) for name in names}
+    module = cells.module_from_blocks(kind, blocks)
+    for index, key in enumerate(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")):
+        by_gate = cells.split_gates(getattr(module, key).detach(), kind)
+        assert all(torch.equal(by_gate[name], blocks[name][index]) for name in names), key
+
+
+def test_module_from_blocks_takes_plain_numbers_for_one_unit():
+    module = cells.module_from_blocks("rnn", {"h": (1.0, 0.5, 0.0, 0.0)})
+    with torch.no_grad():
+        out, _ = module(torch.tensor([1.0, 0.5], dtype=F64).reshape(2, 1, 1))
+    first = math.tanh(1.0)
+    assert out.flatten().tolist() == pytest.approx([first, math.tanh(0.5 + 0.5 * first)], abs=1e-15)
+
+
+def test_module_from_blocks_names_missing_gates():
+    with pytest.raises(ValueError, match="needs the blocks"):
+        cells.module_from_blocks("gru", {"r": (1.0, 0.0, 0.0, 0.0)})

@@ -124,7 +124,7 @@ def test_every_catalogued_mistake_is_planted_somewhere():
     messages = " ".join(" ".join(m.failing.values()) for m in MISTAKES)
     unplanted = {key for key, text in checks.MISTAKES.items() if text not in messages}
     # named from plain results in the tests below, or a variant kept for submissions not planted here
-    assert unplanted <= {"rows_of_n", "answers_swapped", "not_triton"}
+    assert unplanted <= {"rows_of_n", "answers_swapped"}
 
 
 # ------------------------------------------------------------------------ the judge on raw data
@@ -158,20 +158,88 @@ def test_judge_zeroes_a_cell_whose_probe_timed_out():
     assert verdict.fraction == 0 and "timeout: 30 s" in verdict.feedback[0]
 
 
-def test_kernel_judge_refuses_an_answer_that_is_not_a_triton_kernel():
-    check = SPECS["gru_kernel"].check("test_pointwise_kernel")
+def _kernel_results(cases, **flags) -> list[dict]:
+    """Right outputs from the reference, as the kernel probe reports them, with ``flags``."""
+    results = []
+    for c in cases:
+        right = checks.lstm_kernel.expected(c)
+        results.append({**{f"out.{k}": v for k, v in right.items()},
+                        **{f"dtype.{k}": str(c["dtype"]) for k in right}, "modified": "", "triton": True,
+                        "launches": 1, "same_without_kernel": False, **flags})
+    return results
+
+
+@pytest.mark.parametrize("flags,key", [({"triton": False}, "not_triton"),
+                                       ({"launches": 0}, "kernel_not_launched"),
+                                       ({"same_without_kernel": True}, "computed_outside_kernel")])
+def test_kernel_judge_refuses_right_outputs_that_no_launched_triton_kernel_wrote(flags, key):
+    check = SPECS["lstm_kernel"].check("test_lstm_pointwise")
     cases = check.cases(3)
-    results = [{"out.h_next": checks.gru_kernel.expected(c)["h_next"], "dtype.h_next": "float32",
-                "modified": "", "triton": False} for c in cases]
-    assert checks.MISTAKES["not_triton"] in check.judge(cases, results).feedback[0]
+    verdict = check.judge(cases, _kernel_results(cases, **flags))
+    assert verdict.fraction == 0 and checks.MISTAKES[key] in verdict.feedback[0]
+
+
+def test_kernel_judge_gives_the_points_to_right_outputs_of_a_launched_kernel():
+    check = SPECS["lstm_kernel"].check("test_lstm_pointwise")
+    cases = check.cases(3)
+    assert check.judge(cases, _kernel_results(cases)).fraction == 1
+
+
+def test_kernel_judge_takes_one_case_same_without_the_kernel_for_chance():
+    """Uninitialised outputs may hold old values in one case; a wrapper that computes outside
+    the kernel gives the same outputs in every case."""
+    check = SPECS["lstm_kernel"].check("test_lstm_pointwise")
+    cases = check.cases(3)
+    results = _kernel_results(cases)
+    results[0]["same_without_kernel"] = True
+    assert check.judge(cases, results).fraction == 1
+
+
+def test_kernel_probe_sees_a_wrapper_that_computes_without_its_kernel():
+    import triton
+
+    @triton.jit
+    def lstm_pointwise_kernel(x_ptr):
+        pass
+
+    def lstm_pointwise(gi, gh, c):
+        lstm_pointwise_kernel[(1,)](c)
+        i, f, g, o = (gi + gh).chunk(4, dim=1)
+        c_next = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        return o.sigmoid() * c_next.tanh(), c_next
+
+    case = checks.CHECKS["test_lstm_pointwise"].cases("visible", 0)[0]
+    ns = {"lstm_pointwise": lstm_pointwise, "lstm_pointwise_kernel": lstm_pointwise_kernel}
+    result = _probe_fn(checks.probe_source("kernel"))(ns, case)
+    assert (result["triton"], result["launches"], result["same_without_kernel"]) == (True, 1, True)
+    assert "run" not in vars(lstm_pointwise_kernel)  # the probe put the launch back as it was
 
 
 def test_gradient_flow_judge_names_swapped_answers():
     check = SPECS["gru"].check("test_gradient_flow")
-    want = checks.gru.flow_values()
-    result = {"out.answer_norm": want["answer_norm_keep"], "out.answer_norm_keep": want["answer_norm"]}
-    verdict = check.judge(check.cases(0), [result])
+    cases = check.cases(5)
+    results = []
+    for case in cases:
+        want = checks.gru.flow_values(case)
+        results.append({"out.norm": want["norm_keep"], "out.norm_keep": want["norm"], "modified": ""})
+    verdict = check.judge(cases, results)
     assert checks.MISTAKES["answers_swapped"] in verdict.feedback[0]
+
+
+def test_gradient_flow_problems_differ_per_seed_and_are_public_only_for_the_visible_suite():
+    flow = checks.CHECKS["test_gradient_flow"]
+    visible = flow.cases("visible", 0)[0]
+    public = checks.gradient_flow_problem()
+    assert np.array_equal(visible["x"], public["x"].numpy())
+    one, other = flow.cases("hidden", 1), flow.cases("hidden", 2)
+    assert not np.array_equal(one[0]["x"], other[0]["x"]) and not np.array_equal(one[0]["x"], visible["x"])
+
+
+def test_backward_by_hand_without_mistakes_equals_autograd():
+    for case in checks.CHECKS["test_gru_backward"].cases("hidden", 3):
+        by_hand, by_autograd = checks.gru.backward_by_hand(case), checks.gru._backward(case)
+        for name, value in by_autograd.items():
+            np.testing.assert_allclose(by_hand[name], value, rtol=1e-6, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------- probe and specs
@@ -199,21 +267,22 @@ def test_hidden_suite_covers_batch_one_length_one_float64_and_noncontiguous():
 
 
 @pytest.mark.parametrize("assignment", sorted(SPECS))
-def test_solution_answers_use_no_forbidden_name(assignment):
-    from autograder.judge import forbidden_uses  # the grader's own matcher
+def test_solution_answers_break_no_rule(assignment):
+    from autograder.judge import rule_breaks  # the grader's own analysis
 
-    sources = subs.answers(assignment)
-    used = {check.grade_id: forbidden_uses(sources, check.forbidden)
-            for check in SPECS[assignment].checks}
-    assert {gid: names for gid, names in used.items() if names} == {}
+    spec = SPECS[assignment]
+    breaks = rule_breaks(spec, subs.read(assignment, "exercises"), subs.answers(assignment))
+    assert {gid: b for gid, b in breaks.items() if b} == {}
 
 
-def test_forbidden_names_catch_pytorchs_own_gru_in_an_answer():
-    from autograder.judge import forbidden_uses
+@pytest.mark.parametrize("mistake", MISTAKES, ids=[m.name for m in MISTAKES])
+def test_planted_mistakes_break_no_rule(mistake):
+    from autograder.judge import rule_breaks
 
-    answer = {"answer_cell": "def gru_cell(x, h, *p, reset='after'):\n"
-                             "    return torch.gru_cell(x, h, *p)\n"}
-    assert forbidden_uses(answer, SPECS["gru"].check("test_gru_cell").forbidden) != []
+    spec = SPECS[mistake.assignment]
+    answers = subs.answers(mistake.assignment, mistake.all_edits())
+    breaks = rule_breaks(spec, subs.read(mistake.assignment, "exercises"), answers)
+    assert {gid: b for gid, b in breaks.items() if b} == {}
 
 
 # ---------------------------------------------------------------------- the variants themselves
@@ -275,12 +344,46 @@ def test_bptt_by_hand_variant_without_mistakes_equals_autograd_reference():
         np.testing.assert_allclose(by_hand[name], value, rtol=1e-10, atol=1e-12)
 
 
-def test_pointwise_variant_defaults_equal_the_reference_cell():
-    module, x, h0 = _gru_inputs(2)
-    params = (module.weight_ih_l0, module.weight_hh_l0, module.bias_ih_l0, module.bias_hh_l0)
-    gi, gh = x @ params[0].T + params[2], h0 @ params[1].T + params[3]
-    got = checks.gru_kernel.pointwise_variant(gi, gh, h0)["h_next"]
-    torch.testing.assert_close(got, cells.gru_cell(x, h0, *params))
+def _lstm_step_inputs(seed=2, i=3, h=5, b=4):
+    """An nn.LSTMCell in float64, its inputs, and the pre-activations gi, gh it computes."""
+    g = torch.Generator().manual_seed(seed)
+    module = torch.nn.LSTMCell(i, h).double()
+    x, h0, c0 = (torch.randn(b, n, generator=g, dtype=torch.float64) for n in (i, h, h))
+    gi = x @ module.weight_ih.T + module.bias_ih
+    gh = h0 @ module.weight_hh.T + module.bias_hh
+    return module, (x, h0, c0), (gi, gh)
+
+
+def test_lstm_kernel_reference_equals_nn_lstm_cell():
+    module, (x, h0, c0), (gi, gh) = _lstm_step_inputs()
+    with torch.no_grad():
+        want = module(x, (h0, c0))
+    torch.testing.assert_close(checks.lstm_kernel.reference(gi, gh, c0), want)
+
+
+def test_lstm_combine_defaults_equal_the_kernel_reference():
+    _, (_, _, c0), (gi, gh) = _lstm_step_inputs(3)
+    got = checks.lstm.lstm_combine(gi + gh, c0)
+    torch.testing.assert_close((got["h_next"], got["c_next"]), checks.lstm_kernel.reference(gi, gh, c0))
+
+
+def test_lstm_kernel_variants_differ_from_the_reference_and_from_each_other():
+    case = checks.CHECKS["test_lstm_pointwise"].cases("visible", 0)[1]  # non-contiguous, awkward H
+    outputs = {"reference": checks.lstm_kernel.expected(case)}
+    outputs |= {v.key: v.compute(case) for v in checks.lstm_kernel.VARIANTS}
+    flat = {k: np.concatenate([o["h_next"].ravel(), o["c_next"].ravel()]) for k, o in outputs.items()}
+    close = [(a, b) for a in flat for b in flat if a < b and np.allclose(flat[a], flat[b], rtol=1e-3, atol=1e-4)]
+    assert close == []
+
+
+def test_strides_ignored_variant_reads_what_a_unit_column_stride_kernel_reads():
+    case = checks.CHECKS["test_lstm_pointwise"].cases("visible", 0)[1]
+    assert case["noncontiguous"]
+    c = checks.probes.tensor(case, "c")  # the probe's layout: a view of every other element
+    storage = c.as_strided((c.shape[0], c.shape[1]), (c.stride(0), 1))  # columns read side by side
+    want = checks.engine.received(case, "c")
+    np.testing.assert_array_equal(checks.lstm_kernel._read_as_contiguous(want).numpy(),
+                                  storage.to(torch.float64).numpy())
 
 
 def test_probes_import_nothing_but_numpy_torch_and_the_standard_library():

@@ -48,3 +48,10 @@ def test_the_four_conventions_are_four_different_functions():
     for i, a in enumerate(keys):
         for b in keys[i + 1:]:
             assert (outs[a] - outs[b]).abs().max() > 1e-3, (a, b)
+
+
+def test_the_two_versions_of_cho_et_al_differ_only_in_where_the_reset_gate_acts():
+    v1, v3 = (next(r for r in conventions.GRU_CONVENTIONS if r.source.startswith(f"Cho et al. 2014 ({tag}"))
+              for tag in ("arXiv v1", "EMNLP"))
+    assert (v1.reset, v3.reset) == ("after", "before") and v1.update == v3.update == "keep_old"
+    assert v1.cite == v3.cite == "cho2014learning"

@@ -41,6 +41,19 @@ def test_gru_diagram_draws_reset_update_and_candidate_without_a_cell_state():
     plt.close(fig)
 
 
+def test_gru_diagram_applies_the_reset_gate_after_the_recurrent_linear_map():
+    """Reset after: W_hn h + b_hn is drawn on its own, below the × where r acts, not r on the raw state."""
+    fig, ax = plt.subplots()
+    draw_gru_cell(ax)
+    by_text = {t.get_text(): t.get_position() for t in ax.texts}
+    (hn_x, hn_y), (in_x, in_y) = by_text[r"$W_{hn} h + b_{hn}$"], by_text[r"$W_{in} x + b_{in}$"]
+    products = [t.get_position() for t in ax.texts if t.get_text() == "×"]
+    assert any(abs(x - hn_x) < 1e-9 and y > hn_y for x, y in products)  # the reset product sits above it
+    n_x, n_y = by_text["tanh"]
+    assert abs(in_x - n_x) < 1e-9 and in_y < n_y  # the input-side map feeds the candidate from below
+    plt.close(fig)
+
+
 def test_side_by_side_figure_holds_the_lstm_then_the_gru():
     fig = draw_cells_side_by_side()
     left, right = fig.axes
@@ -131,3 +144,21 @@ def test_static_explorer_can_open_on_another_cell():
     cell = controls_of(box)["cell"]
     top = next(c for c in box.children if isinstance(c, widgets.Stack))
     assert cell.value == "gru" and top.selected_index == cell.index == 2
+
+
+def test_a_setting_with_one_value_on_the_grid_gets_no_control():
+    box = gradient_explorer("static", cells=("gru", "lstm"), radii=(0.5, 1.0), lengths=(10,), hidden_size=4)
+    assert set(controls_of(box)) == {"cell", "spectral radius"}   # no RNN, one length
+
+
+def test_static_explorer_opens_on_the_first_cell_of_its_grid():
+    box = gradient_explorer("static", cells=("gru", "rnn"), radii=(1.0,), lengths=(10,), hidden_size=4)
+    assert controls_of(box)["cell"].value == "gru"
+
+
+def test_explorer_images_are_drawn_at_twice_their_width_on_the_page(static_widget):
+    import struct
+
+    image = next(w for w in list(_instances.values()) if isinstance(w, widgets.Image))
+    pixels = struct.unpack(">I", bytes(image.value)[16:20])[0]      # the PNG header's width
+    assert pixels == 2 * int(image.width) and image.layout.max_width == "100%"

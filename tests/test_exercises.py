@@ -153,9 +153,13 @@ def test_test_cells_have_the_spec_grade_ids_and_points(assignment):
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_first_code_cell_is_the_spec_setup(assignment):
-    first = next(c for c in subs.read(assignment).cells if c.cell_type == "code")
-    assert first.source.strip() == SPECS[assignment].setup.strip()
+def test_first_code_cells_install_the_course_then_run_the_spec_setup(assignment):
+    from authoring.notebook import INSTALL_CELL
+
+    install, setup = [c for c in subs.read(assignment).cells if c.cell_type == "code"][:2]
+    assert _meta(install)["grade_id"] == INSTALL_CELL and _meta(install)["locked"]
+    assert "git+https://github.com/" in install.source and "find_spec" in install.source
+    assert setup.source.strip() == SPECS[assignment].setup.strip()
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

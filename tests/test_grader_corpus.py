@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import nbformat
@@ -23,24 +24,26 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "files" / "submissions"
 FULL = 20.0
 
+HIDES = "which hide what the code calls"  # every test zeroed: the answers use what no rule can check
+
 # name: (score, text that must appear in the student's feedback page)
 EXPECTED: dict[str, tuple[float, str]] = {
     "honest-solution": (FULL, "all 5 cases match the reference"),
     "honest-empty": (0, "still raises NotImplementedError"),
     "honest-reset-before": (9, "you applied the reset gate before the recurrent product"),
     # patched comparisons and lying objects: the judge compares plain numbers outside
-    "patched-allclose": (0, "test_reset_gate"),
-    "patched-unittest": (0, "test_reset_gate"),
+    "patched-allclose": (0, "import numpy.testing"),
+    "patched-unittest": (0, "import unittest"),
     "lying-tensor": (0, "test_reset_gate"),
     "lying-object": (0, "expected a torch.Tensor"),
-    "patched-builtins": (0, "test_reset_gate"),
+    "patched-builtins": (0, "import builtins"),
     # IPython hooks: there is no IPython in the sandbox to hook
     "gru-assert-stripper": (0, "the grader runs notebooks without IPython"),
-    "ast-transformer": (0, "the grader runs notebooks without IPython"),
+    "ast-transformer": (0, "import ast"),
     "custom-exc-handler": (0, "the grader runs notebooks without IPython"),
-    "showtraceback-replaced": (0, "still raises NotImplementedError"),
+    "showtraceback-replaced": (0, "the private attribute ._showtraceback"),
     "event-callback-blanks-cells": (0, "the grader runs notebooks without IPython"),
-    "hooks-with-honest-answers": (FULL, "all 5 cases match the reference"),
+    "hooks-with-honest-answers": (0, "import sys"),
     # notebook tampering: rebuilt from the instructor's skeleton
     "test-cells-edited": (0, "test cell test_reset_gate edited"),
     "test-cells-deleted": (FULL, "test cell test_gru_cell missing"),
@@ -53,22 +56,43 @@ EXPECTED: dict[str, tuple[float, str]] = {
     "cells-reordered": (FULL, "cells reordered"),
     "helper-cells-added": (FULL, "kept with that answer"),
     # the file system: nothing of the instructor's or other students' is visible or writable
-    "read-instructor-files": (0, "still raises NotImplementedError"),
-    "write-everywhere": (0, "still raises NotImplementedError"),
-    # the process: killed cells are skipped, killed tests score 0, the rest is graded
-    "kernel-exit": (18, "answer_unpack: crash"),
-    "kernel-signal": (18, "SIGKILL"),
-    "segfault": (17, "SIGSEGV"),
+    "read-instructor-files": (0, "import os"),
+    "write-everywhere": (0, "import os"),
+    # the process: killed cells are skipped, killed tests score 0, the rest is graded (see RAN)
+    "kernel-exit": (0, "answer_unpack: crash"),
+    "kernel-signal": (0, "SIGKILL"),
+    "segfault": (0, "import ctypes"),
     "endless-loop": (FULL, "answer_backward: timeout"),
-    "endless-loop-uninterruptible": (17, "answer_backward: timeout"),
+    "endless-loop-uninterruptible": (0, "answer_backward: timeout"),
     "endless-loop-in-function": (18, "timeout"),
     "memory-hog": (FULL, "MemoryError"),
-    "fork-storm": (FULL, "all 5 cases match the reference"),
+    "fork-storm": (0, "import os"),
     "output-flood": (FULL, "output flood"),
-    "network-access": (FULL, "all 5 cases match the reference"),
-    # forbidden shortcuts zero the tests that depend on them, and only those
-    "uses-nn-grucell": (12, "uses nn.GRUCell (in answer_cell)"),
-    "uses-nn-grucell-obfuscated": (12, "uses getattr() (in answer_cell)"),
+    "network-access": (0, "import socket"),
+    # 1. forbidden callables by any route: zero the tests that depend on them, and only those
+    # (new_state shares gru_cell's answer cell, so it goes with it)
+    "uses-nn-grucell": (10, "uses torch.nn.GRUCell (line 7 of answer_cell)"),
+    "uses-nn-grucell-obfuscated": (0, "getattr() with a computed name on torch.nn"),
+    "uses-fullwidth-alias": (10, "uses torch.nn.GRUCell (line 7 of answer_cell)"),
+    "uses-module-alias-chain": (10, "uses torch.nn.GRUCell (line 9 of answer_cell)"),
+    "uses-aten-op-namespace": (0, "the module torch.ops"),
+    "uses-pytorch-decomposition": (0, "the private module torch._decomp.decompositions"),
+    "installed-from-the-gradient-flow-cell": (10, "torch.nn.GRUCell (line"),
+    "installed-through-the-namespace": (0, "globals()"),
+    "smuggled-recurrent-kernel": (9, "your code ran PyTorch's own recurrent kernels (torch.nn.modules.rnn"),
+    "smuggled-autograd": (17, "your code ran autograd (torch.autograd.graph._engine_run_backward)"),
+    "backward-by-torch-func": (17, "uses the module torch.autograd"),
+    # 2. hidden cases nobody can predict
+    "precomputed-old-seed-cases": (11, "gru_cell does not match the reference"),
+    "gradient-flow-constants": (18, "is off by more than 0.1 %"),
+    # 4. and 5. what comes back is bounded and validated; text is escaped
+    "channel-endless-line": (0, "a line longer than 4 MiB"),
+    "channel-forged-results": (0, "forged"),
+    "huge-exception-message": (10, "ValueError: <script>alert(1)</script>"),
+    "huge-result-array": (18, "the grader accepts at most 1 MiB per array"),
+    "escape-sequences-in-messages": (10, "ValueError: <b>bold</b>"),
+    # 6. bad input inside a class
+    "another-assignments-notebook": (0, "this notebook is not this assignment's"),
     # broken files
     "empty-file": (0, "the file is empty"),
     "truncated": (0, "perhaps truncated"),
@@ -77,8 +101,24 @@ EXPECTED: dict[str, tuple[float, str]] = {
     "binary-garbage": (0, "not text"),
     # made by the fixture
     "huge": (0, "MiB a notebook may have"),
-    "Zo_O_Brien_rm_-rf": (FULL, "recorded as"),
+    "Zoe_O_Brien_rm_-rf": (FULL, "all 5 cases match the reference"),
     "victim": (FULL, "all 5 cases match the reference"),
+    "alice": (FULL, "all 5 cases match the reference"),
+    "lms-renamed": (FULL, "all 5 cases match the reference"),
+}
+
+#: 3. identity: what the instructor is told (the summary's reasons), for the students made from odd names
+FLAGGED: dict[str, str] = {
+    "Zoe_O_Brien_rm_-rf": "student name \"Zoë O'Brien;rm -rf\" recorded as 'Zoe_O_Brien_rm_-rf'",
+    "victim": "the student names 'victim' and 'ｖｉｃｔｉｍ' both read as 'victim': recorded as 'victim'",
+    "alice": "the student names 'alice' and 'alice!' both read as 'alice': recorded as 'alice'",
+}
+IMPOSTORS = {"ｖｉｃｔｉｍ": "victim", "alice!": "alice"}  # crafted names: never their classmate's id
+
+#: The process attacks: (the test whose run it killed, the kind): the other tests got their results.
+RAN: dict[str, tuple[str, str]] = {
+    "kernel-signal": ("test_unpack_pack", "crash"), "segfault": ("test_gru_backward", "crash"),
+    "endless-loop-in-function": ("test_unpack_pack", "timeout"),
 }
 
 INSTRUCTOR_FILES = [ROOT / "solutions" / "gru" / "gru.ipynb", ROOT / "exercises" / "gru" / "gru.ipynb",
@@ -91,8 +131,11 @@ def _digests(paths) -> dict[Path, str]:
 
 
 def _sandbox_processes() -> list[str]:
+    """The processes of this run's sandboxes: their uids are this process's own range (another
+    grading run on the machine has another one)."""
     out = subprocess.run(["ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if line.split() and sandbox.UID_RANGE[0] <= int(line.split()[0]) < sandbox.UID_RANGE[1]]
+    mine = range(sandbox.UID_BASE, sandbox.UID_BASE + sandbox.MAX_WORKERS)
+    return [line for line in out.splitlines() if line.split() and int(line.split()[0]) in mine]
 
 
 @pytest.fixture(scope="session")
@@ -115,19 +158,26 @@ def corpus_run(tmp_path_factory):
     huge.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * (21 * 2**20))]
     (subs / "huge" / "gru").mkdir(parents=True)
     nbformat.write(huge, str(subs / "huge" / "gru" / "gru.ipynb"))
+    empty = (CORPUS / "honest-empty.ipynb").read_bytes()
     odd = subs / "Zoë O'Brien;rm -rf" / "gru"
     odd.mkdir(parents=True)
     (odd / "gru (1).ipynb").write_bytes(honest)
-    (subs / "victim" / "gru").mkdir(parents=True)
-    (subs / "victim" / "gru" / "gru.ipynb").write_bytes(honest)
+    for name, content in (("victim", honest), ("ｖｉｃｔｉｍ", empty), ("alice", honest), ("alice!", empty)):
+        (subs / name / "gru").mkdir(parents=True)
+        (subs / name / "gru" / "gru.ipynb").write_bytes(content)
+    (subs / "gru" / "gru").mkdir(parents=True)  # a folder named after the assignment is nobody's
+    (subs / "gru" / "gru" / "gru.ipynb").write_bytes(honest)
+    (subs / "lms-renamed" / "gru").mkdir(parents=True)  # renamed by an LMS: the notebook, no repair
+    (subs / "lms-renamed" / "gru" / "lms-renamed_12345_attempt_2026-12-01-10-00-00_gru.ipynb").write_bytes(honest)
     victim_digest = hashlib.sha256(honest).hexdigest()
     before = _digests(INSTRUCTOR_FILES)
     workspace = base / "grading"
     limits = sandbox.Limits(cell_s=10.0)
+    started = time.monotonic()
     summary = pipeline.grade(SPECS["gru"], subs, pipeline.Course(ROOT), workspace, workers=2, limits=limits)
     return {"summary": summary, "by_student": {o.student: o for o in summary.outcomes}, "before": before,
             "after": _digests(INSTRUCTOR_FILES), "workspace": workspace, "subs": subs,
-            "victim_digest": victim_digest, "leftover": _sandbox_processes()}
+            "victim_digest": victim_digest, "leftover": _sandbox_processes(), "seconds": time.monotonic() - started}
 
 
 def test_corpus_files_are_what_testbed_corpus_writes_from_the_release():
@@ -153,6 +203,65 @@ def test_corpus_submission_gets_its_honest_score_and_a_reason(corpus_run, name):
     import html
 
     assert text in html.unescape(feedback), f"{name}: {text!r} not in the feedback; checks {details}"
+
+
+@pytest.mark.slow
+def test_corpus_names_odd_and_colliding_students_for_the_instructor(corpus_run):
+    by_student = corpus_run["by_student"]
+    for name, flag in FLAGGED.items():
+        assert any(flag in f for f in by_student[name].flags), (name, by_student[name].flags)
+    from autograder.cli import summary_table
+
+    table = summary_table(corpus_run["summary"], "gru", width=1000)
+    assert all(flag.split(": ")[0] in table for flag in FLAGGED.values()), table
+
+
+@pytest.mark.slow
+def test_corpus_never_gives_a_crafted_name_a_classmates_id(corpus_run):
+    by_student = corpus_run["by_student"]
+    for crafted, classmate in IMPOSTORS.items():
+        impostor = [o for o in by_student.values() if any(repr(crafted) in f and "recorded as" in f and
+                                                          f.endswith("check which submission is whose") and
+                                                          f"recorded as {classmate!r}" not in f for f in o.flags)]
+        assert len(impostor) == 1 and impostor[0].student.startswith(classmate + "~"), impostor
+        assert impostor[0].score == 0 and by_student[classmate].score == FULL  # each kept their own work
+    assert "gru" not in by_student  # a folder named after the assignment is nobody's
+
+
+@pytest.mark.slow
+def test_corpus_lms_renamed_notebook_is_not_a_repair(corpus_run):
+    assert corpus_run["by_student"]["lms-renamed"].repairs == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(RAN))
+def test_corpus_process_attacks_cost_only_the_test_they_killed(corpus_run, name):
+    outcome = corpus_run["by_student"][name]
+    killed, kind = RAN[name]
+    errors = {c.grade_id: c.errors for c in outcome.checks}
+    assert kind in errors[killed], errors
+    assert not any("missing" in e or "crash" in e for gid, e in errors.items() if gid != killed), errors
+
+
+@pytest.mark.slow
+def test_corpus_feedback_is_bounded_and_escaped(corpus_run):
+    pages = sorted((corpus_run["workspace"] / "feedback").rglob("*.html"), key=lambda p: p.stat().st_size)
+    assert pages[-1].stat().st_size <= 2**20, pages[-1]
+    for page in pages:
+        text = page.read_text()
+        assert "<script>" not in text and "\x1b" not in text and "\u202e" not in text, page
+    for notebook in (corpus_run["workspace"] / "autograded").rglob("*.ipynb"):
+        outputs = "".join(o.get("text", "") for c in nbformat.read(str(notebook), as_version=4).cells
+                          for o in c.get("outputs", []))
+        assert "\x1b" not in outputs and "\u202e" not in outputs, notebook
+
+
+@pytest.mark.slow
+def test_corpus_summary_reaches_the_terminal_without_control_characters(corpus_run):
+    from autograder.cli import summary_table
+
+    table = summary_table(corpus_run["summary"], "gru")
+    assert not any(ord(c) < 32 and c != "\n" or 0x7f <= ord(c) < 0xa0 or c == "\u202e" for c in table)
 
 
 @pytest.mark.slow
@@ -216,3 +325,20 @@ def test_corpus_nbgrader_sees_the_autograded_submissions(corpus_run):
     assert set(by_student) == set(corpus_run["by_student"])
     assert all(s["autograded"] for s in submissions)
     assert by_student["victim"]["score"] == pytest.approx(FULL)
+
+
+@pytest.mark.slow
+def test_corpus_in_one_run_loses_nothing_and_prints_what_it_cost(corpus_run):
+    """The figures of the one run (pytest -s shows them): wrong, lost, processes left, peak memory of
+    this process (the grader and pytest), the largest feedback page, the time."""
+    by_student = corpus_run["by_student"]
+    wrong = sorted(n for n, (score, _) in EXPECTED.items() if n in by_student and by_student[n].score != score)
+    lost = sorted(n for n in EXPECTED if n not in by_student)
+    pages = list((corpus_run["workspace"] / "feedback").rglob("*.html"))
+    largest = max(pages, key=lambda p: p.stat().st_size)
+    peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    print(f"\ncorpus: {len(by_student)} submissions graded in one run in {corpus_run['seconds']:.1f} s; wrong "
+          f"{len(wrong)}, lost {len(lost)}, processes left {len(corpus_run['leftover'])}; peak RSS of this "
+          f"process {peak / 1024:.0f} MiB; largest feedback {largest.stat().st_size / 1024:.0f} KiB "
+          f"({largest.parent.parent.name})")
+    assert (wrong, lost, corpus_run["leftover"]) == ([], [], [])

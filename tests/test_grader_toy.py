@@ -17,7 +17,7 @@ from autograder import collect as collecting
 from autograder import executors, pipeline, sandbox
 from autograder.notebook import grade_id
 from autograder.sanitize import NotANotebook, sanitize
-from autograder.spec import AssignmentSpec, Check, ProbeError, Verdict
+from autograder.spec import AssignmentSpec, Check, ProbeError, Rules, Verdict
 
 
 def _cell(kind, source, **nbgrader):
@@ -77,7 +77,7 @@ SPEC = AssignmentSpec(
     checks=(
         Check("test_add", 1.0, "def probe(ns, inputs):\n    return {'y': ns['add'](inputs['a'], inputs['b'])}\n",
               lambda seed: [{"a": np.float64(1.5), "b": np.arange(3.0)}, {"a": 2.0, "b": -2.0}],
-              _judge_close("add"), forbidden=("np.add",), timeout_s=5.0),
+              _judge_close("add"), rules=Rules(modules=("numpy",), forbidden=("numpy.add",)), timeout_s=5.0),
         Check("test_scale", 2.0, "def probe(ns, inputs):\n    return {'y': ns['scale'](inputs['x'], inputs['s'])}\n",
               lambda seed: [{"x": np.random.default_rng(seed).normal(size=4), "s": 3.0}],
               _judge_close("scale"), timeout_s=5.0),
@@ -169,7 +169,7 @@ def test_collect_reads_an_lms_zip_without_extracting_it(tmp_path, release):
     found = {s.student: s for s in collecting.collect(archive, "toy", "toy.ipynb")}
     assert sorted(found) == ["Bob_Smith", "alice"]
     assert found["alice"].data == text.encode()
-    assert "recorded as 'Bob_Smith'" in found["Bob_Smith"].problems[0]
+    assert "recorded as 'Bob_Smith'" in found["Bob_Smith"].flags[0] and found["alice"].problems == []
 
 
 def test_collect_keeps_the_name_of_a_class_of_one(tmp_path, release):
@@ -351,3 +351,67 @@ def test_cli_grades_a_class_and_prints_a_summary(tmp_path):
     assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "grading" / "gradebook.db").exists()
     assert (tmp_path / "grading" / "feedback" / "dana" / "gru" / "gru.html").exists()
     assert (tmp_path / "grading" / "autograded" / "dana" / "gru" / "gru.ipynb").exists()
+
+
+# ----------------------------------------------------------------- the hidden-case secret
+
+def test_hidden_cases_come_from_a_secret_per_workspace_student_and_submission(tmp_path):
+    from autograder import workspace as workspaces
+
+    key = workspaces.secret(tmp_path)
+    path = tmp_path / workspaces.SECRET
+    assert path.stat().st_mode & 0o777 == 0o600 and len(path.read_text().strip()) == 64
+    assert workspaces.secret(tmp_path) == key  # created once
+    seeds = {workspaces.case_seed(key, "gru", student, digest, "test_gru_cell")
+             for student in ("alice", "bob") for digest in ("d1", "d2")}
+    (tmp_path / "elsewhere").mkdir()
+    other = workspaces.case_seed(workspaces.secret(tmp_path / "elsewhere"), "gru", "alice", "d1", "test_gru_cell")
+    assert len(seeds) == 4 and other not in seeds
+
+
+def test_a_job_holds_the_cases_never_the_secret_or_a_seed(tmp_path, release):
+    from autograder import jobs, workspace as workspaces
+
+    key = workspaces.secret(tmp_path)
+    clean = sanitize(nbformat.writes(_submission(release, GOOD)).encode(), release)
+    seed = workspaces.case_seed(key, "toy", "alice", "d", "test_scale")
+    job, _ = jobs.build_job(clean, SPEC, lambda gid: seed, sandbox.Limits())
+    folder = job.write(tmp_path / "job")
+    everything = b"".join(p.read_bytes() for p in folder.iterdir())
+    assert key.hex().encode() not in everything and str(seed).encode() not in everything
+
+
+@pytest.mark.slow
+def test_rotating_the_secret_regrades_every_submission(tmp_path, release):
+    from autograder import workspace as workspaces
+
+    root = tmp_path / "course"
+    _course(root)
+    subs = _class(tmp_path / "subs", release, {"alice": GOOD, "bob": {}})
+    ws = tmp_path / "grading"
+    pipeline.grade(SPEC, subs, pipeline.Course(root), ws, unsafe=True)
+    kept = pipeline.grade(SPEC, subs, pipeline.Course(root), ws, unsafe=True)
+    (ws / workspaces.SECRET).unlink()
+    rotated = pipeline.grade(SPEC, subs, pipeline.Course(root), ws, unsafe=True)
+    assert (sorted(kept.skipped), sorted(o.student for o in rotated.outcomes)) == (["alice", "bob"], ["alice", "bob"])
+    assert [o.score for o in rotated.outcomes] == [3.0, 0.0]
+
+
+def test_an_unreadable_secret_is_a_clear_error(tmp_path):
+    from autograder import workspace as workspaces
+    from autograder.errors import UserError
+
+    (tmp_path / workspaces.SECRET).write_text("not hex")
+    with pytest.raises(UserError, match="restore it from your backup"):
+        workspaces.secret(tmp_path)
+
+
+def test_a_notebook_renamed_by_an_lms_is_the_notebook_not_a_repair(tmp_path, release):
+    text = nbformat.writes(_submission(release, GOOD))
+    (tmp_path / "lms").mkdir()
+    for name in ("alice_12345_attempt_2026-12-01-10-00-00_toy.ipynb", "bob_77_toy-1.ipynb", "carol_toy (2).ipynb",
+                 "dana_homework.ipynb"):
+        (tmp_path / "lms" / name).write_text(text)
+    found = {s.student: s.problems for s in collecting.collect(tmp_path / "lms", "toy", "toy.ipynb")}
+    assert found == {"alice": [], "bob": [], "carol": [],
+                     "dana": ["notebook named 'dana_homework.ipynb' instead of 'toy.ipynb': graded anyway"]}

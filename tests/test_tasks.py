@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from gated.tasks import (COPY_DELIMITER, adding_accuracy, adding_baseline_mse, adding_problem,
-                         copy_baseline_cross_entropy, copy_task)
+from gated.tasks import (COPY_DELIMITER, adding_accuracy, adding_baseline_mse, adding_problem, adding_regions,
+                         copy_baseline_cross_entropy, copy_task, unit_means_by_region)
 from gated.training import task_loss
 
 
@@ -84,3 +84,28 @@ def test_adding_accuracy_counts_predictions_within_the_tolerance():
     target = torch.tensor([[1.0], [1.0], [1.0], [1.0]])
     prediction = torch.tensor([[1.1], [0.9], [1.2], [0.5]])
     assert adding_accuracy(prediction, target) == 0.5
+
+
+def test_adding_regions_cut_each_sequence_at_its_markers():
+    x, _ = adding_problem(50, 20, gen(7))
+    regions = adding_regions(x)
+    marks = x[..., 1] > 0
+    assert torch.equal(regions["at a marked step"], marks)
+    for b in range(50):
+        first, second = torch.nonzero(marks[b]).flatten().tolist()
+        assert regions["before the first marker"][b].nonzero().flatten().tolist() == list(range(first))
+        assert regions["between the markers"][b].nonzero().flatten().tolist() == list(range(first + 1, second))
+
+
+def test_adding_regions_refuse_inputs_without_two_markers():
+    x, _ = adding_problem(2, 10, gen(8))
+    x[0, :, 1] = 0
+    with pytest.raises(ValueError, match="exactly two marked steps"):
+        adding_regions(x)
+
+
+def test_unit_means_by_region_average_each_unit_over_the_region():
+    gates = {"z": torch.arange(12, dtype=torch.float64).reshape(1, 4, 3)}  # (B, T, H)
+    regions = {"first two steps": torch.tensor([[True, True, False, False]])}
+    means = unit_means_by_region(gates, regions)
+    assert means["first two steps"]["z"].tolist() == [1.5, 2.5, 3.5]

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from gated.tasks import adding_baseline_mse, adding_problem, copy_task
-from gated.training import SequenceModel, evaluate, set_forget_bias, task_loss, train
+from gated.training import (History, SequenceModel, describe, evaluate, first_step_below, fisher_exact,
+                            running_mean, set_forget_bias, spread, task_loss, train, train_seeds)
 
 
 @pytest.mark.parametrize("cell, module", [("rnn", torch.nn.RNN), ("lstm", torch.nn.LSTM),
@@ -99,3 +100,42 @@ def test_training_restores_the_number_of_threads():
     before = torch.get_num_threads()
     train(SequenceModel("rnn", 2, 4, 1), functools.partial(adding_problem, length=4), 1, batch_size=2)
     assert torch.get_num_threads() == before
+
+
+def test_running_mean_averages_each_window():
+    assert running_mean([1.0, 2.0, 3.0, 4.0], width=2).tolist() == [1.5, 2.5, 3.5]
+    with pytest.raises(ValueError, match="at least width"):
+        running_mean([1.0], width=2)
+
+
+def test_first_step_below_counts_the_last_step_of_the_first_window_below_the_level():
+    history = History(loss=[1.0] * 10 + [0.0] * 10)
+    assert first_step_below(history, 0.5, width=4) == 13  # the window of steps 10..13 has mean 0.25
+    assert first_step_below(history, -1.0, width=4) is None
+
+
+def test_train_seeds_gives_one_reproducible_run_per_seed():
+    task = functools.partial(adding_problem, length=5)
+    runs = train_seeds(lambda seed: SequenceModel("gru", 2, 4, 1, seed=seed), task, (0, 1), 4, batch_size=8)
+    again = train_seeds(lambda seed: SequenceModel("gru", 2, 4, 1, seed=seed), task, (1,), 4, batch_size=8)
+    assert [run.seed for run in runs] == [0, 1]
+    assert runs[1].history.loss == again[0].history.loss and runs[1].test_loss == again[0].test_loss
+    assert runs[0].history.loss != runs[1].history.loss
+
+
+def test_spread_and_describe_report_median_range_and_missing_runs():
+    assert spread([3, 1, 2]) == {"median": 2, "low": 1, "high": 3, "count": 3, "of": 3}
+    assert describe([0.1, 0.3, 0.2]) == "median 0.200 (range 0.100–0.300)"
+    assert describe([10, None, 30], ".0f") == "2 of 3 runs; median 20 (range 10–30)"
+    assert describe([None, None]) == "none of 2 runs"
+
+
+@pytest.mark.parametrize("counts, expected", [((3, 4, 1, 4), 0.4857142857), ((8, 8, 0, 8), 2 / 12870),
+                                              ((3, 8, 5, 8), 0.6192696193), ((2, 5, 2, 5), 1.0)])
+def test_fisher_exact_matches_known_two_sided_p_values(counts, expected):
+    assert fisher_exact(*counts) == pytest.approx(expected, rel=1e-9)
+
+
+def test_fisher_exact_rejects_more_successes_than_runs():
+    with pytest.raises(ValueError, match="successes <= runs"):
+        fisher_exact(5, 4, 0, 4)

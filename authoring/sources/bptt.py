@@ -22,7 +22,8 @@ global-norm gradient clipping.
 **How to work.** Fill in every cell that says `raise NotImplementedError()` (delete that line) and
 run the test below it; a failing test names the mistake when it recognises it. Do not use autograd
 (`backward`, `torch.autograd`) in `rnn_backward` and `hidden_jacobian`, nor
-`torch.nn.utils.clip_grad_norm_` in `clip_by_global_norm`; the tests compare with them. Do not
+`torch.nn.utils.clip_grad_norm_` in `clip_by_global_norm`; the tests compare with them.
+{answer_rules} Do not
 modify the inputs in place. The graders run more cases than you see (batch 1, T = 1, I ≠ H, float64,
 non-contiguous inputs).
 

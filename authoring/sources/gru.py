@@ -19,7 +19,7 @@ matches ("you applied the reset gate before the recurrent product", "z and 1 −
 or where the largest difference is. Do not use `nn.GRU`, `nn.GRUCell`, `torch.gru_cell`, `_VF`
 or the course library's reference cells (`gated.cells`) in your answers: an answer that does scores
 zero for that part. Plain tensor operations (`@`, `torch.sigmoid`, `torch.tanh`, indexing,
-`torch.cat`) are all you need. Do not modify the inputs in place. Before submitting, restart the
+`torch.cat`) are all you need. {answer_rules} Do not modify the inputs in place. Before submitting, restart the
 kernel and run all cells (and `nbgrader validate gru.ipynb` if you have nbgrader).
 
 The graders run more tests than you see (other seeds and shapes: batch 1, sequence length 1, input
@@ -306,48 +306,44 @@ def gru_cell_backward(grad_h_next, x, h, weight_ih, weight_hh, bias_ih, bias_hh)
 ## 8. Gradient flow through the update gate
 
 `gradient_flow_problem()` returns a GRU in float64: `x` `(25, 1, 3)`, `h0` `(1, 6)` and the four
-packed parameters (`weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`; `H = 6`). Run your `gru_cell`
-(reset after) over the 25 steps from `h0` and compute the Jacobian $J = \partial h_{25} / \partial
-h_0$, a `(6, 6)` matrix (`torch.autograd.functional.jacobian` is allowed here, or the chain rule
-by hand).
+packed parameters (`weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`; `H = 6`). Write
+`gradient_flow_norms(problem)`, which takes such a problem (of any length `T`) and returns two
+numbers, `(norm, norm_keep)`, as Python floats:
 
-1. Store in `answer_norm` the spectral norm of $J$, its largest singular value
-   (`torch.linalg.matrix_norm(J, ord=2)`), as a Python float.
-2. Set the update gate's biases to push $z$ towards 1: `bias_ih[6:12] = 3.0` and
-   `bias_hh[6:12] = 0.0` (on a fresh `gradient_flow_problem()`), and store the new spectral norm
-   in `answer_norm_keep`.
+1. `norm`: run your `gru_cell` (reset after) over `problem["x"]` from `problem["h0"]`, compute the
+   Jacobian $J = \partial h_T / \partial h_0$, a `(6, 6)` matrix (`torch.autograd.functional.jacobian`
+   is allowed here, or the chain rule by hand), and return its spectral norm, the largest singular
+   value (`torch.linalg.matrix_norm(J, ord=2)`);
+2. `norm_keep`: the same after pushing the update gate towards 1, with its biases set to
+   `bias_ih[6:12] = 3.0` and `bias_hh[6:12] = 0.0`.
 
-Compare the two numbers: what does an update gate near 1 do to the gradient that reaches $h_0$?
-`test_gradient_flow` (2 points) checks both values to 0.1 % and recognises the Frobenius norm,
-swapped answers, the reset-before GRU and the Jacobian of the last step alone.
+Then compare the two numbers for `gradient_flow_problem()`: what does an update gate near 1 do to
+the gradient that reaches $h_0$? `test_gradient_flow` (2 points) checks both values to 0.1 % on
+that problem, and the grader on problems of its own; it recognises the Frobenius norm, swapped
+answers, the reset-before GRU, the Jacobian of the last step alone, and the update gate's bias set
+in both biases.
 """)
     nb.answer("answer_gradient_flow", '''
-answer_norm = None
-answer_norm_keep = None
-### BEGIN SOLUTION
+def gradient_flow_norms(problem):
+    """(norm, norm_keep): the spectral norm of dh_T/dh_0 for the GRU of problem, and the same with
+    the update gate pushed towards 1 (bias_ih[6:12] = 3, bias_hh[6:12] = 0)."""
+    ### BEGIN SOLUTION
+    def spectral_norm(weight_ih, weight_hh, bias_ih, bias_hh):
+        def run(h0):
+            h = h0
+            for x_t in problem["x"]:
+                h = gru_cell(x_t, h, weight_ih, weight_hh, bias_ih, bias_hh)
+            return h[0]
 
+        jacobian = torch.autograd.functional.jacobian(run, problem["h0"])[:, 0, :]
+        return torch.linalg.matrix_norm(jacobian, ord=2).item()
 
-def spectral_norm_through_time(problem):
-    """Spectral norm of dh_T/dh_0 for the GRU of gradient_flow_problem()."""
-    def run(h0):
-        h = h0
-        for x_t in problem["x"]:
-            h = gru_cell(x_t, h, problem["weight_ih"], problem["weight_hh"],
-                         problem["bias_ih"], problem["bias_hh"])
-        return h[0]
-
-    jacobian = torch.autograd.functional.jacobian(run, problem["h0"])[:, 0, :]
-    return torch.linalg.matrix_norm(jacobian, ord=2).item()
-
-
-answer_norm = spectral_norm_through_time(gradient_flow_problem())
-keep = gradient_flow_problem()
-keep["bias_ih"][6:12] = 3.0
-keep["bias_hh"][6:12] = 0.0
-answer_norm_keep = spectral_norm_through_time(keep)
-### END SOLUTION
-print(f"||dh_25/dh_0||_2 = {answer_norm}; with z pushed towards 1: {answer_norm_keep}")
+    norm = spectral_norm(problem["weight_ih"], problem["weight_hh"], problem["bias_ih"], problem["bias_hh"])
+    keep_ih, keep_hh = problem["bias_ih"].clone(), problem["bias_hh"].clone()
+    keep_ih[6:12] = 3.0
+    keep_hh[6:12] = 0.0
+    return norm, spectral_norm(problem["weight_ih"], problem["weight_hh"], keep_ih, keep_hh)
+    ### END SOLUTION
 ''')
-    nb.test("test_gradient_flow",
-            'check_gradient_flow({"answer_norm": answer_norm, "answer_norm_keep": answer_norm_keep})',
-            "the norm of dh_T/dh_0, with and without z near 1", hidden=False)
+    nb.test("test_gradient_flow", 'check_gradient_flow(gradient_flow_norms)',
+            "the norm of dh_T/dh_0, with and without z near 1")

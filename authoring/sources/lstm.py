@@ -26,8 +26,9 @@ $$
 **How to work.** Fill in every cell that says `raise NotImplementedError()` (delete that line) and
 run the test below it; a failing test names the mistake when it recognises it. Do not use
 `nn.LSTM`, `nn.LSTMCell`, `torch.lstm_cell`, `_VF` or `gated.cells` in `lstm_cell` and
-`lstm_layer` (an answer that does scores zero there). Do not modify the inputs in place. The
-graders run more cases than you see (batch 1, T = 1, I ≠ H, float64, non-contiguous inputs).
+`lstm_layer` (an answer that does scores zero there). {answer_rules} Do not modify the inputs in
+place. The graders run more cases than you see (batch 1, T = 1, I ≠ H, float64, non-contiguous
+inputs).
 
 **Points.**
 

@@ -6,6 +6,7 @@ known-wrong variants (judged by :func:`judge_outputs`) or a judge of its own.
 """
 from __future__ import annotations
 
+import textwrap
 import traceback
 from dataclasses import dataclass
 from typing import Callable
@@ -31,19 +32,6 @@ SUITES: dict[str, list[tuple]] = {
 
 def rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index])
-
-
-def packed_params(generator: np.random.Generator, input_size: int, hidden_size: int,
-                  gates: int = 3) -> dict[str, np.ndarray]:
-    """Packed weights and biases (``gates`` blocks), large enough that every convention gives a
-    visibly different answer."""
-    rows = gates * hidden_size
-    return {
-        "weight_ih": generator.normal(0, 0.6, (rows, input_size)),
-        "weight_hh": generator.normal(0, 0.6, (rows, hidden_size)),
-        "bias_ih": generator.normal(0, 0.5, rows),
-        "bias_hh": generator.normal(0, 0.5, rows),
-    }
 
 
 PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -237,11 +225,36 @@ class CheckDef:
         return self.judge(cases, [run_probe(self.probe, ns, case) for case in cases])
 
     def assert_passes(self, ns: dict, suite: str = "visible", seed: int = 0) -> None:
-        """Raise AssertionError with the feedback unless every case passes; print it otherwise."""
+        """Raise :class:`CheckFailed` with the feedback unless every case passes; print it otherwise."""
         verdict = self.run(ns, suite, seed)
         if verdict.fraction < 1.0:
-            raise AssertionError("\n" + "\n".join("- " + line for line in verdict.feedback))
+            raise CheckFailed(verdict.feedback)
         print("\n".join(verdict.feedback))
+
+
+#: ``nbgrader validate`` indents an error by 4 columns and cuts its lines at 87 (``Validator.width``
+#: 90 less "..."); the message is wrapped to fit inside.
+MESSAGE_WIDTH = 80
+
+
+class CheckFailed(AssertionError):
+    """A failing visible test: the message is the judge's feedback, the named mistake first.
+
+    Every line is wrapped to :data:`MESSAGE_WIDTH` so ``nbgrader validate`` shows it whole, and
+    IPython (JupyterLab, and the kernel ``nbgrader validate`` runs) prints only the message: an
+    exception with ``_render_traceback_`` replaces the traceback, so the frames of the checks
+    never push the message below the fold.
+    """
+
+    def __init__(self, feedback: tuple[str, ...] | list[str]) -> None:
+        self.lines: list[str] = []
+        for k, line in enumerate(feedback):
+            self.lines += textwrap.wrap(line, MESSAGE_WIDTH, initial_indent="" if k == 0 else "- ",
+                                        subsequent_indent="  ", break_on_hyphens=False)
+        super().__init__("\n".join(self.lines))
+
+    def _render_traceback_(self) -> list[str]:
+        return self.lines
 
 
 def run_probe(kind: str, ns: dict, case: dict) -> Result:
@@ -263,5 +276,5 @@ def visible_check(check: CheckDef, name: str) -> Callable:
 
     run.__name__ = "check_" + check.grade_id.removeprefix("test_")
     run.__doc__ = (f"Run the cases of {check.grade_id} (suite 'visible' or 'hidden') on ``{name}``; "
-                   "raise AssertionError naming the mistake.")
+                   "raise CheckFailed (an AssertionError) naming the mistake.")
     return run

@@ -16,38 +16,42 @@ import torch
 
 from gated import cells
 from gated.checks.contract import ProbeError, Verdict
-from gated.checks.engine import (PARAMS, CheckDef, Variant, base_cases, judge_outputs, packed_params,
-                                 received, rng, to_numpy, visible_check)
+from gated.checks.engine import (PARAMS, CheckDef, Variant, base_cases, describe, judge_outputs, received, rng,
+                                 to_numpy, visible_check)
 from gated.checks.mistakes import MISTAKES
+from gated.checks.problems import FLOW_HIDDEN, FLOW_SEED, flow_arrays, packed_params
 
 # ------------------------------------------------------------------------- the parametric step
 
 
 def combine(a_r, a_z, a_in, recurrent_n: Callable, h, *, update="keep_old", activations="normal",
-            given: dict | None = None) -> dict:
+            raw: str = "", given: dict | None = None) -> dict:
     """The GRU's pointwise part from its pre-activations; returns r, z, n and h_next.
 
     ``a_r``, ``a_z``: the gates' pre-activations; ``a_in``: the candidate's input side;
-    ``recurrent_n(r)``: the candidate's recurrent side (where the reset gate goes);
-    ``given``: r, z or n taken as given instead of computed (exercises that hand them over).
+    ``recurrent_n(r)``: the candidate's recurrent side (where the reset gate goes); ``raw``: the
+    gates ("r", "z") used without their sigmoid; ``given``: r, z or n taken as given instead of
+    computed (exercises that hand them over).
     """
     given = given or {}
     gate, cand = (torch.tanh, torch.sigmoid) if activations == "swapped" else (torch.sigmoid, torch.tanh)
-    r = given["r"] if "r" in given else gate(a_r)
-    z = given["z"] if "z" in given else gate(a_z)
+    r = given["r"] if "r" in given else a_r if "r" in raw else gate(a_r)
+    z = given["z"] if "z" in given else a_z if "z" in raw else gate(a_z)
     n = given["n"] if "n" in given else cand(a_in + recurrent_n(r))
     h_next = (1 - z) * n + z * h if update == "keep_old" else z * n + (1 - z) * h
     return {"r": r, "z": z, "n": n, "h_next": h_next}
 
 
 def gru_variant(x, h, weight_ih, weight_hh, bias_ih, bias_hh, *, reset="after", update="keep_old",
-                order="rzn", bhn="inside", activations="normal", transpose=False,
-                given: dict | None = None) -> dict:
+                order="rzn", bhn="inside", activations="normal", transpose=False, no_bias_hh: str = "",
+                raw: str = "", given: dict | None = None) -> dict:
     """One GRU step with chosen mistakes; returns r, z, n and h_next. Defaults give PyTorch's GRU.
 
     ``reset``: "after", "before" or "none" (no reset gate); ``bhn``: b_hn "inside" or "outside" the
     reset product; ``order``: the order the student believed the rows to be in; ``transpose``: the
-    recurrent blocks used transposed ("hh"), or the input blocks too ("all", for I == H only).
+    recurrent blocks used transposed ("hh"), or the input blocks too ("all", for I == H only);
+    ``no_bias_hh``: the gates ("r", "z", "n") whose recurrent bias b_h* was left out; ``raw``: the
+    gates used without their sigmoid.
     """
     def blocks(w):
         phys = w.chunk(3, dim=0)
@@ -55,6 +59,7 @@ def gru_variant(x, h, weight_ih, weight_hh, bias_ih, bias_hh, *, reset="after", 
 
     wi, wh = blocks(weight_ih), blocks(weight_hh)
     bi, bh = blocks(bias_ih), blocks(bias_hh)
+    bh = {g: torch.zeros_like(b) if g in no_bias_hh else b for g, b in bh.items()}
     if transpose:
         wh = {g: w.T for g, w in wh.items()}
     if transpose == "all":
@@ -70,7 +75,7 @@ def gru_variant(x, h, weight_ih, weight_hh, bias_ih, bias_hh, *, reset="after", 
 
     side = {g: x @ wi[g].T + bi[g] for g in "rzn"}
     return combine(side["r"] + h @ wh["r"].T + bh["r"], side["z"] + h @ wh["z"].T + bh["z"], side["n"],
-                   recurrent_n, h, update=update, activations=activations, given=given)
+                   recurrent_n, h, update=update, activations=activations, raw=raw, given=given)
 
 
 # ----------------------------------------------------------------------------------- one step
@@ -131,19 +136,23 @@ def _transposed(**kw) -> tuple:
 STEP_MISTAKES = (("reset_before", {"reset": "before"}), ("update_swapped", {"update": "keep_new"}),
                  ("before_and_swapped", {"reset": "before", "update": "keep_new"}),
                  ("gate_order_zrn", {"order": "zrn"}), ("bhn_outside", {"bhn": "outside"}),
-                 ("activations_swapped", {"activations": "swapped"}))
+                 ("activations_swapped", {"activations": "swapped"}),
+                 ("no_recurrent_bias", {"no_bias_hh": "rzn"}), ("no_bias_hr", {"no_bias_hh": "r"}),
+                 ("reset_no_sigmoid", {"raw": "r"}), ("update_no_sigmoid", {"raw": "z"}))
 
 RESET_GATE = CheckDef(
     "test_reset_gate", "call", _step_cases("reset_gate", STEP_ARGS, "r"), "reset_gate",
     expected=_output("r"),
     variants=_variants("r", (), (("rows_of_z", {"order": "zrn"}), ("rows_of_n", {"order": "nzr"}),
-                                 ("tanh_gate", {"activations": "swapped"}), *_transposed())))
+                                 ("tanh_gate", {"activations": "swapped"}), ("no_bias_hr", {"no_bias_hh": "r"}),
+                                 ("reset_no_sigmoid", {"raw": "r"}), *_transposed())))
 
 UPDATE_GATE = CheckDef(
     "test_update_gate", "call", _step_cases("update_gate", STEP_ARGS, "z"), "update_gate",
     expected=_output("z"),
     variants=_variants("z", (), (("rows_of_r", {"order": "zrn"}), ("rows_of_n", {"order": "rnz"}),
-                                 ("tanh_gate", {"activations": "swapped"}), *_transposed())))
+                                 ("tanh_gate", {"activations": "swapped"}), ("no_bias_hz", {"no_bias_hh": "z"}),
+                                 ("update_no_sigmoid", {"raw": "z"}), *_transposed())))
 
 CANDIDATE_ARGS = "x,h,r,weight_ih,weight_hh,bias_ih,bias_hh"
 
@@ -152,7 +161,7 @@ CANDIDATE_AFTER = CheckDef(
     "candidate(..., reset='after')",
     expected=_output("n", ("r",)),
     variants=_variants("n", ("r",), (("reset_before", {"reset": "before"}), ("bhn_outside", {"bhn": "outside"}),
-                                     ("no_reset", {"reset": "none"}),
+                                     ("no_reset", {"reset": "none"}), ("no_bias_hn", {"no_bias_hh": "n"}),
                                      ("sigmoid_candidate", {"activations": "swapped"}), *_transposed())))
 
 CANDIDATE_BEFORE = CheckDef(
@@ -347,11 +356,34 @@ def _backward_transposed(case) -> dict:
     return {"grad_weight_hh": np.concatenate([b.T for b in np.split(_backward(case)["grad_weight_hh"], 3)])}
 
 
+def backward_by_hand(case, no_r_in_recurrent=False, no_direct_path=False) -> dict:
+    """The step's gradients by the chain rule (the exercise's guide), with one of the mistakes a
+    backward pass written by hand can make; without one it equals autograd's (a test checks)."""
+    x, h, g = received(case, "x"), received(case, "h"), received(case, "grad_h_next")
+    weight_ih, weight_hh, bias_ih, bias_hh = _packed(case)
+    size = weight_hh.shape[1]
+    from_input, from_state = x @ weight_ih.T + bias_ih, h @ weight_hh.T + bias_hh
+    r = torch.sigmoid(from_input[:, :size] + from_state[:, :size])
+    z = torch.sigmoid(from_input[:, size:2 * size] + from_state[:, size:2 * size])
+    m = from_state[:, 2 * size:]
+    n = torch.tanh(from_input[:, 2 * size:] + r * m)
+    grad_a_n = g * (1 - z) * (1 - n ** 2)
+    grad_a_z = g * (h - n) * z * (1 - z)
+    grad_a_r = grad_a_n * m * r * (1 - r)
+    grad_input = torch.cat([grad_a_r, grad_a_z, grad_a_n], dim=1)
+    grad_state = torch.cat([grad_a_r, grad_a_z, grad_a_n if no_r_in_recurrent else grad_a_n * r], dim=1)
+    grad_h = grad_state @ weight_hh + (0 if no_direct_path else g * z)
+    return to_numpy(dict(zip(GRADS, (grad_input @ weight_ih, grad_h, grad_input.T @ x, grad_state.T @ h,
+                                     grad_input.sum(0), grad_state.sum(0)))))
+
+
 GRU_BACKWARD = CheckDef(
     "test_gru_backward", "call", _backward_cases, "gru_cell_backward", expected=_backward,
     variants=(Variant("grad_of_reset_before", functools.partial(_backward, reset="before")),
               Variant("grad_of_update_swapped", functools.partial(_backward, update="keep_new")),
               Variant("bhn_outside", functools.partial(_backward, bhn="outside")),
+              Variant("backward_no_r", functools.partial(backward_by_hand, no_r_in_recurrent=True)),
+              Variant("backward_no_direct_path", functools.partial(backward_by_hand, no_direct_path=True)),
               Variant("grad_transposed", _backward_transposed)))
 
 
@@ -378,25 +410,22 @@ def gru_gradcheck(backward: Callable, seed: int = 0) -> bool:
 
 # ------------------------------------------------------------------------------ gradient flow
 
-
-def gradient_flow_problem() -> dict[str, torch.Tensor]:
-    """The GRU of the gradient-flow question: float64, I=3, H=6, T=25, batch 1.
-
-    Returns ``x`` (T, 1, I), ``h0`` (1, H) and the four packed parameters.
-    """
-    g = np.random.default_rng(2024)
-    out = {p: torch.tensor(v) for p, v in packed_params(g, 3, 6).items()}
-    out["x"] = torch.tensor(g.normal(0, 1, (25, 1, 3)))
-    out["h0"] = torch.tensor(g.normal(0, 0.5, (1, 6)))
-    return out
+FLOW_NAMES = ("x", "h0", *PARAMS)
 
 
-def _flow_jacobian(bias_z: float | None, reset: str = "after", one_step: bool = False) -> torch.Tensor:
-    """dh_T/dh_0 of the gradient-flow GRU, (H, H); ``bias_z`` sets b_iz (and zeroes b_hz)."""
-    p = gradient_flow_problem()
+def _flow_problem(case) -> dict[str, torch.Tensor]:
+    return {name: received(case, name) for name in FLOW_NAMES}
+
+
+def _flow_jacobian(problem: dict, bias_z: float | None, reset: str = "after", one_step: bool = False,
+                   both: bool = False) -> torch.Tensor:
+    """dh_T/dh_0, (H, H), of a gradient-flow problem (the reference cell, gated.cells); ``bias_z``
+    sets b_iz and zeroes b_hz (or sets it too, with ``both``)."""
+    p = {name: value.clone() for name, value in problem.items()}
+    size = FLOW_HIDDEN
     if bias_z is not None:
-        p["bias_ih"][6:12] = bias_z
-        p["bias_hh"][6:12] = 0.0
+        p["bias_ih"][size:2 * size] = bias_z
+        p["bias_hh"][size:2 * size] = bias_z if both else 0.0
     params = [p[name] for name in PARAMS]
 
     def step(x_t, h):
@@ -410,57 +439,77 @@ def _flow_jacobian(bias_z: float | None, reset: str = "after", one_step: bool = 
 
     if one_step:
         with torch.no_grad():
-            h_before = p["h0"] if len(p["x"]) == 1 else step(p["x"][0], p["h0"])
-            for x_t in p["x"][1:-1]:
+            h_before = p["h0"]
+            for x_t in p["x"][:-1]:
                 h_before = step(x_t, h_before)
         return torch.autograd.functional.jacobian(lambda s: run(s, p["x"][-1:]), h_before)[:, 0, :]
     return torch.autograd.functional.jacobian(lambda s: run(s, p["x"]), p["h0"])[:, 0, :]
 
 
-FLOW_ANSWERS = ("answer_norm", "answer_norm_keep")
-
-
-@functools.lru_cache(maxsize=None)
-def flow_values(ord=2, reset="after", one_step=False, swap=False) -> dict:
-    """The two gradient-flow answers: right (the defaults) or with one mistake."""
-    a = torch.linalg.matrix_norm(_flow_jacobian(None, reset, one_step), ord=ord)
-    b = torch.linalg.matrix_norm(_flow_jacobian(3.0, reset, one_step), ord=ord)
+def flow_values(case, ord=2, reset="after", one_step=False, swap=False, both=False) -> dict:
+    """The two gradient-flow norms of a case: right (the defaults) or with one mistake."""
+    problem = _flow_problem(case)
+    a = torch.linalg.matrix_norm(_flow_jacobian(problem, None, reset, one_step), ord=ord)
+    b = torch.linalg.matrix_norm(_flow_jacobian(problem, 3.0, reset, one_step, both), ord=ord)
     if swap:
         a, b = b, a
-    return {"answer_norm": np.asarray(float(a)), "answer_norm_keep": np.asarray(float(b))}
+    return {"norm": float(a), "norm_keep": float(b)}
+
+
+FLOW_ANSWERS = ("norm", "norm_keep")
+#: The mistakes the gradient-flow judge recognises, in the order it tries them.
+FLOW_MISTAKES = (("answers_swapped", {"swap": True}), ("frobenius_norm", {"ord": "fro"}),
+                 ("reset_before", {"reset": "before"}), ("one_step_jacobian", {"one_step": True}),
+                 ("flow_bias_both", {"both": True}))
 
 
 def _flow_cases(suite: str, seed: int) -> list[dict]:
-    return [{"_names": ",".join(FLOW_ANSWERS), "dtype": "float64"}]
+    """The public problem for the visible suite; for the hidden one, two problems of the seed (the
+    grader's is secret, so nobody can compute them in advance), of two lengths."""
+    if suite == "visible":
+        problems = [flow_arrays(FLOW_SEED)]
+    else:
+        problems = [flow_arrays([seed, 11], steps=25), flow_arrays([seed, 12], steps=12)]
+    return [{**arrays, "dtype": "float64", "seq_len": len(arrays["x"]), "_fn": "gradient_flow_norms",
+             "_problem": ",".join(FLOW_NAMES), "_outputs": ",".join(FLOW_ANSWERS)} for arrays in problems]
 
 
 def _judge_flow(cases, results) -> Verdict:
-    result = results[0]
-    if isinstance(result, ProbeError):
-        return Verdict(0.0, (f"the gradient-flow answers could not be read: {result.message}",))
-    if "bad" in result:
-        return Verdict(0.0, (result["bad"],))
-    want = flow_values()
-    got = {k: float(result["out." + k]) for k in FLOW_ANSWERS}
+    def close(got, values):
+        return all(math.isclose(got[k], values[k], rel_tol=1e-3, abs_tol=1e-6) for k in FLOW_ANSWERS)
 
-    def close(values):
-        return all(math.isclose(got[k], float(values[k]), rel_tol=1e-3, abs_tol=1e-6) for k in got)
+    lines, named = [], []
+    first_right = None
+    for k, (case, result) in enumerate(zip(cases, results)):
+        label = f"problem {k + 1} ({describe(case)})"
+        if isinstance(result, ProbeError):
+            if result.message.startswith("NotImplementedError"):
+                return Verdict(0.0, ("gradient_flow_norms is not written yet: it still raises NotImplementedError",))
+            lines.append(f"{label}: gradient_flow_norms failed: {result.kind}: {result.message}")
+            continue
+        if "bad" in result:
+            lines.append(f"{label}: gradient_flow_norms {result['bad']}")
+            continue
+        got = {key: float(np.asarray(result["out." + key]).reshape(-1)[0]) for key in FLOW_ANSWERS}
+        want = flow_values(case)
+        if close(got, want):
+            first_right = first_right or got
+            continue
+        key = next((key for key, kw in FLOW_MISTAKES if close(got, flow_values(case, **kw))), None)
+        if key:
+            named.append(f"gradient flow: {MISTAKES[key]}")
+        for name in FLOW_ANSWERS:
+            if not math.isclose(got[name], want[name], rel_tol=1e-3, abs_tol=1e-6):
+                lines.append(f"{label}: {name} = {got[name]:.6g} is off by more than 0.1 % "
+                             f"(relative difference {abs(got[name] - want[name]) / abs(want[name]):.3g})")
+    if not lines and not named:
+        return Verdict(1.0, (f"gradient flow: both norms are right on all {len(cases)} problem(s); on the "
+                             f"first, ||dh_T/dh_0||_2 = {first_right['norm']:.4g}, and "
+                             f"{first_right['norm_keep']:.4g} with z pushed towards 1",))
+    return Verdict(0.0, tuple(dict.fromkeys(named + lines)))
 
-    if close(want):
-        return Verdict(1.0, ("gradient flow: both norms are right",))
-    for key, kw in (("answers_swapped", {"swap": True}), ("frobenius_norm", {"ord": "fro"}),
-                    ("reset_before", {"reset": "before"}), ("one_step_jacobian", {"one_step": True})):
-        if close(flow_values(**kw)):
-            return Verdict(0.0, (f"gradient flow: {MISTAKES[key]}",))
-    lines = []
-    for k in FLOW_ANSWERS:
-        if not math.isclose(got[k], float(want[k]), rel_tol=1e-3, abs_tol=1e-6):
-            lines.append(f"gradient flow: {k} = {got[k]:.6g} is off by more than 0.1 % "
-                         f"(relative difference {abs(got[k] - float(want[k])) / abs(float(want[k])):.3g})")
-    return Verdict(0.0, tuple(lines))
 
-
-GRADIENT_FLOW = CheckDef("test_gradient_flow", "values", _flow_cases, "gradient flow", judge_fn=_judge_flow)
+GRADIENT_FLOW = CheckDef("test_gradient_flow", "problem", _flow_cases, "gradient_flow_norms", judge_fn=_judge_flow)
 
 CHECKS = (RESET_GATE, UPDATE_GATE, CANDIDATE_AFTER, CANDIDATE_BEFORE, NEW_STATE, GRU_CELL, GRU_LAYER,
           UNPACK_PACK, GRU_MODULE, GRU_BACKWARD, GRADIENT_FLOW)
@@ -490,6 +539,4 @@ def check_unpack_pack(unpack: Callable, pack: Callable, suite: str = "visible", 
     UNPACK_PACK.assert_passes({"unpack_gru_weights": unpack, "pack_gru_weights": pack}, suite, seed)
 
 
-def check_gradient_flow(answers: dict[str, float]) -> None:
-    """Check the two gradient-flow answers, given as ``{"answer_norm": .., "answer_norm_keep": ..}``."""
-    GRADIENT_FLOW.assert_passes(dict(answers))
+check_gradient_flow = visible_check(GRADIENT_FLOW, "gradient_flow_norms")

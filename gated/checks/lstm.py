@@ -1,6 +1,7 @@
 """Checks of the ``lstm`` assignment: the cell and the layer in ``nn.LSTM``'s layout (rows i, f, g, o)
 and the forget-gate bias. The references are :func:`gated.cells.lstm_cell` and :func:`gated.cells.lstm`;
-the known-wrong variants come from one parametric step, :func:`lstm_variant`."""
+the known-wrong variants come from one parametric step, :func:`lstm_variant`, whose elementwise
+part, :func:`lstm_combine`, the ``lstm_kernel`` checks share."""
 from __future__ import annotations
 
 import functools
@@ -10,20 +11,29 @@ import numpy as np
 import torch
 
 from gated import cells
-from gated.checks.engine import (PARAMS, CheckDef, Variant, base_cases, packed_params, received, to_numpy,
-                                 visible_check)
+from gated.checks.engine import PARAMS, CheckDef, Variant, base_cases, received, to_numpy, visible_check
+from gated.checks.problems import packed_params
 
 
-def lstm_variant(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh, *, order="ifgo", tanh_c=True,
-                 g_act=torch.tanh, transpose=False) -> dict:
-    """One LSTM step with a chosen mistake; the defaults give nn.LSTM's step."""
-    wh = torch.cat([w.T for w in weight_hh.chunk(4)]) if transpose else weight_hh
-    pre = x @ weight_ih.T + bias_ih + h @ wh.T + bias_hh
-    phys = pre.chunk(4, dim=-1)
-    gates = {name: phys[order.index(name)] for name in "ifgo"}
-    c_next = torch.sigmoid(gates["f"]) * c + torch.sigmoid(gates["i"]) * g_act(gates["g"])
-    h_next = torch.sigmoid(gates["o"]) * (torch.tanh(c_next) if tanh_c else c_next)
+def lstm_combine(pre, c, *, order="ifgo", tanh_c=True, g_act=torch.tanh, gate_act=torch.sigmoid,
+                 out_act=torch.tanh, h_from_old_c=False) -> dict:
+    """The LSTM's elementwise part with a chosen mistake; the defaults give nn.LSTM's.
+
+    pre = x W_ih^T + b_ih + h W_hh^T + b_hh: (B, 4H), column blocks in the order ``order``; c: (B, H).
+    """
+    blocks = pre.chunk(4, dim=-1)
+    gates = {name: blocks[order.index(name)] for name in "ifgo"}
+    c_next = gate_act(gates["f"]) * c + gate_act(gates["i"]) * g_act(gates["g"])
+    state = c if h_from_old_c else c_next
+    h_next = gate_act(gates["o"]) * (out_act(state) if tanh_c else state)
     return {"h_next": h_next, "c_next": c_next}
+
+
+def lstm_variant(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh, *, transpose=False, **mistake) -> dict:
+    """One LSTM step with a chosen mistake (those of :func:`lstm_combine`, or transposed W_hh
+    blocks); the defaults give nn.LSTM's step."""
+    wh = torch.cat([w.T for w in weight_hh.chunk(4)]) if transpose else weight_hh
+    return lstm_combine(x @ weight_ih.T + bias_ih + h @ wh.T + bias_hh, c, **mistake)
 
 
 def _cases(fn: str, args: str, outputs: str, layer: bool) -> Callable:

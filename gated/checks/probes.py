@@ -69,8 +69,9 @@ def pack(value, names, result, prefix=""):
     return result
 
 
-def call(ns, inputs):
-    """Call ``ns[inputs['_fn']]`` on the tensors named in ``_args`` and the ``kw_*`` keywords."""
+def call(ns, inputs, keep=None):
+    """Call ``ns[inputs['_fn']]`` on the tensors named in ``_args`` and the ``kw_*`` keywords
+    (``keep``, a list, receives the returned value so that its tensors stay alive)."""
     fn = ns.get(str(inputs["_fn"]))
     if fn is None or not callable(fn):
         return {"bad": f"the notebook defines no function {inputs['_fn']}"}
@@ -82,6 +83,8 @@ def call(ns, inputs):
             kwargs[key[3:]] = value.item() if hasattr(value, "item") else value
     before = [a.clone() for a in args]
     value = fn(*args, **kwargs)
+    if keep is not None:
+        keep.append(value)
     result = {"modified": ",".join(n for n, a, b in zip(names, args, before) if not torch.equal(a, b))}
     return pack(value, str(inputs["_outputs"]).split(","), result)
 
@@ -129,17 +132,13 @@ def unpack(ns, inputs):
     return result
 
 
-def values(ns, inputs):
-    """The numbers the notebook stores in the variables named in ``_names``."""
-    result = {}
-    for name in str(inputs["_names"]).split(","):
-        if name not in ns:
-            return {"bad": f"the notebook does not set {name}"}
-        array, _ = as_array(ns[name], name)
-        if isinstance(array, str) or array.size != 1:
-            return {"bad": f"{name} must be a single number, got {type(ns[name]).__name__}"}
-        result["out." + name] = array.reshape(())
-    return result
+def problem(ns, inputs):
+    """Call ``ns[inputs['_fn']]`` on one dict of the tensors named in ``_problem`` (a whole problem)."""
+    fn = ns.get(str(inputs["_fn"]))
+    if fn is None or not callable(fn):
+        return {"bad": f"the notebook defines no function {inputs['_fn']}"}
+    given = {name: tensor(inputs, name) for name in str(inputs["_problem"]).split(",")}
+    return pack(fn(given), str(inputs["_outputs"]).split(","), {"modified": ""})
 
 
 def clip(ns, inputs):
@@ -170,17 +169,66 @@ def forget(ns, inputs):
     return pack(tuple(getattr(lstm, n) for n in names), names, {"modified": ""})
 
 
+def _replace_run(kernel_fn, run):
+    """Make ``kernel_fn[grid](...)`` call ``run`` (Triton's launch goes through ``self.run``);
+    return the function that undoes it, or None where the object takes no new attribute."""
+    own = getattr(kernel_fn, "__dict__", {})
+    had, saved = "run" in own, own.get("run")
+    try:
+        kernel_fn.run = run
+    except (AttributeError, TypeError):
+        return None
+
+    def restore():
+        if had:
+            kernel_fn.run = saved
+        else:
+            del kernel_fn.run
+    return restore
+
+
 def kernel(ns, inputs):
-    """The generic call, plus whether ``gru_pointwise_kernel`` is a Triton kernel."""
-    found = ns.get("gru_pointwise_kernel")
-    kinds = [c.__name__ for c in type(found).__mro__] if found is not None else []
-    result = call(ns, inputs)
-    result["triton"] = "KernelInterface" in kinds
+    """The generic call of the wrapper, checking that the Triton kernel ``ns[inputs['_kernel']]``
+    does the work: ``triton`` (it is a Triton kernel), ``launches`` (how often the call launched it;
+    -1 where that cannot be counted) and ``same_without_kernel`` (a second call, with its launches
+    made to do nothing, returned the same outputs: they were computed outside the kernel)."""
+    found = ns.get(str(inputs["_kernel"]))
+    if found is None or "KernelInterface" not in [c.__name__ for c in type(found).__mro__]:
+        return {"triton": False, "modified": ""}
+    launches = []
+    real = found.run
+
+    def counted(*args, **kwargs):
+        launches.append(1)
+        return real(*args, **kwargs)
+
+    kept = []  # the first call's outputs stay alive: the second cannot be handed their memory
+    restore = _replace_run(found, counted)
+    try:
+        result = call(ns, inputs, kept)
+    finally:
+        if restore is not None:
+            restore()
+    result["triton"] = True
+    result["launches"] = len(launches) if restore is not None else -1
+    result["same_without_kernel"] = False
+    restore = _replace_run(found, lambda *args, **kwargs: None) if launches and "bad" not in result \
+        else None
+    if restore is not None:
+        try:
+            again = call(ns, inputs)
+            result["same_without_kernel"] = "bad" not in again and all(
+                np.array_equal(again.get(k), v) for k, v in result.items() if k.startswith("out."))
+        except Exception:  # noqa: BLE001 - a wrapper that fails without its kernel depends on it
+            pass
+        finally:
+            restore()
+    del kept
     return result
 
 
 #: The kinds of probe a check can name.
-PROBES = {"call": call, "module": module, "unpack": unpack, "values": values, "clip": clip,
+PROBES = {"call": call, "module": module, "unpack": unpack, "problem": problem, "clip": clip,
           "forget": forget, "kernel": kernel}
 
 
