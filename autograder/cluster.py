@@ -31,9 +31,10 @@ import distributed
 import numpy as np
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from autograder import sandbox
+from autograder import channel, sandbox
 from autograder.executors import Executor, Job, Slot, _WarmSlot
 from autograder.sandbox import Attempt, Limits
+from autograder.spec import ProbeError
 
 RESOURCE = "gated-sandbox"
 PLUGIN = "gated-sandbox"
@@ -44,9 +45,16 @@ log = logging.getLogger("autograder.cluster")
 # ------------------------------------------------------------------------------ plain data both ways
 
 def _plain(value):
-    """JSON-able form of an attempt's or job's values: bytes, tuples and dicts with other keys tagged."""
+    """JSON-able form of an attempt's or job's values: bytes, tuples, arrays (as ``.npy`` bytes), the
+    channel's results (:class:`channel.Received`, :class:`ProbeError`) and dicts with other keys tagged."""
     if isinstance(value, bytes):
         return {"bytes": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, np.ndarray):
+        return {"npy": base64.b64encode(_npy(value)).decode("ascii")}
+    if isinstance(value, channel.Received):
+        return {"received": [_plain(value.result), list(value.guarded), value.forged]}
+    if isinstance(value, ProbeError):
+        return {"probe_error": [value.kind, value.message]}
     if isinstance(value, tuple):
         return {"tuple": [_plain(v) for v in value]}
     if isinstance(value, list):
@@ -65,6 +73,13 @@ def _unplain(value):
         (tag, inner), = value.items()
         if tag == "bytes":
             return base64.b64decode(inner)
+        if tag == "npy":
+            return np.load(io.BytesIO(base64.b64decode(inner)), allow_pickle=False)
+        if tag == "received":
+            result, guarded, forged = inner
+            return channel.Received(_unplain(result), tuple(guarded), bool(forged))
+        if tag == "probe_error":
+            return ProbeError(*inner)
         if tag == "tuple":
             return tuple(_unplain(v) for v in inner)
         if tag == "dict":
