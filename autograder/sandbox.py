@@ -1,8 +1,9 @@
 """Run submissions' jobs in a sandbox: bubblewrap around a warm zygote, namespaces of its own per job.
 
 The sandbox (see :func:`command`) is a ``bwrap`` that unshares the PID, network, IPC and UTS
-namespaces and mounts read-only only the Python install, the virtual environment, the course library
-and the runner, and the inbox (the jobs being graded); the root and ``/dev`` are remounted read-only.
+namespaces and mounts read-only only the Python install, the virtual environment (never the course
+library: see :func:`library_paths`), the runner and the inbox (the jobs being graded); the root and
+``/dev`` are remounted read-only.
 Its first process, the zygote (``runner.py --zygote``), imports the assignment's set-up (torch) once
 and, for every job, forks a child that enters namespaces of its own: mount, PID, IPC and network,
 with fresh size-limited tmpfs on ``/tmp``, the working folder ``/work/submission`` and ``/dev/shm``
@@ -43,9 +44,14 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+# The channel's reading and validation live in autograder.channel (the integrity of what comes back).
+from autograder.channel import Attempt
+from autograder.channel import drain as _drain
+from autograder.channel import watch as _watch
 
 
 RUNNER = Path(__file__).with_name("runner.py")
@@ -60,9 +66,15 @@ UID_RANGE = (1_900_000_000, 1_900_000_000 + 65536)
 CLEANUP_S = 10.0  # every process of a job gone within this, or the worker is retired
 
 
+_CLAIMED: set[int] = set()  # every uid this process has claimed, for uids_claimed()
+
+
 def claim_uid() -> tuple[int, socket.socket]:
     """A uid of :data:`UID_RANGE` that no other live process on this machine has claimed, with the
-    socket that holds the claim (close it, or exit, to release the uid)."""
+    socket that holds the claim (close it, or exit, to release the uid). The claim is atomic: binding
+    an abstract socket name succeeds for one process only, so two grading runs started at the same
+    moment (two instructors, a test and a run) never share a uid; the kernel drops the name when its
+    holder dies, however it dies, so no stale claim is left behind."""
     span = UID_RANGE[1] - UID_RANGE[0]
     start = (os.getpid() * 64) % span
     for step in range(span):
@@ -70,10 +82,16 @@ def claim_uid() -> tuple[int, socket.socket]:
         claim = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             claim.bind(f"\0gated-autograder-uid-{uid}")
+            _CLAIMED.add(uid)
             return uid, claim
         except OSError:
             claim.close()
     raise SandboxUnavailable("no free uid for a worker: every uid of the sandbox's range is claimed")
+
+
+def uids_claimed() -> frozenset[int]:
+    """Every uid this process's workers have run jobs as (so a test counts only its own processes)."""
+    return frozenset(_CLAIMED)
 
 
 @dataclass(frozen=True)
@@ -147,12 +165,27 @@ def _parents(path: str) -> list[str]:
 
 
 def library_paths() -> list[str]:
-    """What the sandbox may read besides /usr: the Python install, the venv, the course library."""
-    import gated
-
+    """What the sandbox may read besides /usr: the Python install and the venv. Never the course
+    library: the probes travel as text and the set-up is self-contained, and the references must
+    not be importable where student code runs."""
     paths = {os.path.realpath(sys.base_prefix), os.path.abspath(sys.prefix), os.path.realpath(sys.prefix)}
-    paths.add(str(Path(gated.__file__).resolve().parent))
     return sorted(p for p in paths if p != "/" and os.path.isdir(p))
+
+
+def hidden_paths() -> list[str]:
+    """The course's own packages where :func:`library_paths` would show them (``pip install .``
+    copies them into site-packages): the sandbox mounts an empty folder over each."""
+    import importlib.util
+
+    mounted = library_paths()
+    found = set()
+    for name in ("gated", "autograder", "authoring", "testbed"):
+        spec = importlib.util.find_spec(name)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            real = os.path.realpath(location)
+            if any(real.startswith(path + os.sep) for path in mounted):
+                found.add(real)
+    return sorted(found)
 
 
 def _python() -> str:
@@ -193,6 +226,8 @@ def command(inbox: Path, uid: int | None, limits: Limits, control_fd: int, info_
     for path in library_paths():
         args += ["--ro-bind", path, path]
         made.update(_parents(path))
+    for path in hidden_paths():  # an empty read-only folder over each: a job may not write there either
+        args += ["--tmpfs", path, "--remount-ro", path]
     args += ["--ro-bind", str(RUNNER), "/grader/runner.py", "--ro-bind", str(inbox), "/jobs",
              "--dir", "/work/submission", "--proc", "/proc", "--dev", "/dev"]
     made.update(["/grader", "/work"])
@@ -201,12 +236,7 @@ def command(inbox: Path, uid: int | None, limits: Limits, control_fd: int, info_
     args += ["--remount-ro", "/dev", "--remount-ro", "/"]  # the jobs' own tmpfs are their only writable places
     for var, value in _env(uid).items():
         args += ["--setenv", var, value]
-    import gated
-
-    # the folder holding the course library, first on the zygote's path: the sandbox imports the
-    # library bound above however the grader found it (an editable install, PYTHONPATH)
-    library = str(Path(gated.__file__).resolve().parent.parent)
-    config = {"uid": uid, "gid": uid, "limits": limits.for_job(), "cleanup_s": cleanup_s, "path": [library]}
+    config = {"uid": uid, "gid": uid, "limits": limits.for_job(), "cleanup_s": cleanup_s}
     return args + ["--", _python(), "-I", "/grader/runner.py", "--zygote", f"--control-fd={control_fd}",
                    f"--config={json.dumps(config, separators=(',', ':'))}"]
 
@@ -238,90 +268,6 @@ def check_available(probe: bool = True) -> None:
     problem = machine.sandbox_problem(probe_once)
     if problem is not None:
         raise SandboxUnavailable(problem.message, problem.cause)
-
-
-@dataclass
-class Attempt:
-    events: list[dict] = field(default_factory=list)
-    in_progress: tuple | None = None  # ("cell", i) or ("probe", grade_id, k) or ("startup",)
-    returncode: int | None = None
-    killed: str | None = None  # why the parent killed it: "timeout"
-    done: bool = False
-    output: bytes = b""
-    output_total: int = 0
-    results: dict = field(default_factory=dict)  # (grade_id, k) -> the result event, as sent
-
-
-def _drain(stream, limit: int, into: Attempt) -> None:
-    kept = bytearray()
-    total = 0
-    while True:
-        chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
-        if not chunk:
-            break
-        total += len(chunk)
-        if len(kept) < limit:
-            kept += chunk[: limit - len(kept)]
-    into.output, into.output_total = bytes(kept), total
-
-
-def _watch(read_fd: int, attempt: Attempt, limits: Limits, cells: dict[int, float], probes: dict[str, float],
-           deadline: float, ended) -> None:
-    """Read the runner's events until the channel closes; stop (set ``attempt.killed``) when the cell
-    or probe in progress overruns its limit. ``ended(timeout)`` waits for the runner to exit."""
-    selector = selectors.DefaultSelector()
-    selector.register(read_fd, selectors.EVENT_READ)
-    buffer = b""
-    received = 0
-    limit_at = time.monotonic() + limits.startup_s
-    try:
-        while True:
-            now = time.monotonic()
-            stop_at = min(limit_at, deadline)
-            if now >= stop_at:
-                attempt.killed = "timeout"
-                return
-            if not selector.select(timeout=stop_at - now):
-                continue
-            chunk = os.read(read_fd, 65536)
-            if not chunk:  # the runner exited (or closed the channel): give it a moment to finish
-                if not ended(min(5.0, max(0.1, deadline - time.monotonic()))):
-                    attempt.killed = "timeout" if time.monotonic() >= deadline else "hung"
-                return
-            buffer += chunk
-            received += len(chunk)
-            if received > limits.results_bytes:  # a flood on the channel: stop listening
-                attempt.killed = "flood"
-                return
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if not isinstance(event, dict):
-                    continue
-                now = time.monotonic()
-                if event.get("ev") == "result":
-                    attempt.results[(str(event.get("g")), event.get("k"))] = event
-                    continue
-                attempt.events.append(event)
-                kind, status = event.get("ev"), event.get("status")
-                if kind == "ready":
-                    attempt.in_progress, limit_at = ("setup",), now + limits.startup_s
-                elif kind == "cell" and status == "start" and event.get("i") in cells:
-                    attempt.in_progress = ("cell", event["i"])
-                    limit_at = now + cells[event["i"]] + 2.0
-                elif kind == "probe" and status == "start" and event.get("g") in probes:
-                    attempt.in_progress = ("probe", event["g"], event.get("k"))
-                    limit_at = now + probes[event["g"]] + 2.0
-                elif kind == "done":
-                    attempt.done, attempt.in_progress = True, None
-                    limit_at = now + limits.gap_s
-                elif status is not None:
-                    attempt.in_progress, limit_at = ("between",), now + limits.gap_s
-    finally:
-        selector.close()
 
 
 def execute(command_for: Callable[[int], list[str]], limits: Limits, cells: dict[int, float],
@@ -685,8 +631,8 @@ def describe_exit(attempt: Attempt, limits: Limits) -> tuple[str, str]:
     """(kind, message) for a run that stopped without finishing: ProbeError kinds of the contract."""
     if attempt.killed == "timeout":
         return "timeout", "ran past its time limit and was stopped"
-    if attempt.killed == "flood":
-        return "bad-output", "flooded the grader's event channel"
+    if attempt.killed in ("flood", "broken"):
+        return "bad-output", f"wrote to the grader's result channel: {attempt.broken}"
     code = attempt.returncode
     signo = -code if code is not None and code < 0 else (code - 128 if code and code > 128 else None)
     if signo:
@@ -712,4 +658,4 @@ def prepare_dir(base: Path) -> Path:
 
 
 __all__ = ["Attempt", "Limits", "Sandbox", "SandboxError", "SandboxUnavailable", "SharedSandbox", "WarmWorker", "WorkerBroken", "check_available",
-           "claim_uid", "command", "describe_exit", "execute", "inbox_folder", "unconfined_command"]
+           "claim_uid", "command", "describe_exit", "execute", "inbox_folder", "uids_claimed", "unconfined_command"]
