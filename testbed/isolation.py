@@ -11,6 +11,7 @@ and a fork storm in one slot while a job in the other slot and the host's user s
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,14 @@ try:
     sysctl = "written"
 except OSError as exc:
     sysctl = exc.strerror
+masked = MASKED
+try:
+    open(os.path.join(masked, "left"), "w").close()
+    masked_written = True
+except OSError:
+    masked_written = False
 print(json.dumps({
+    "masked": {"entries": sorted(os.listdir(masked)), "written": masked_written},
     "fds": links,
     "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
     "writable": sorted(p for p, opts in visible.items() if "rw" in opts and os.path.isdir(p)),
@@ -156,14 +164,28 @@ def run_job(worker: sandbox.WarmWorker, source: str) -> dict:
     return {"done": attempt.done, "errors": errors, "broken": worker.broken, **seen}
 
 
+def masked_folder() -> str:
+    """A package folder of the virtual environment that the report masks, as the sandbox masks a
+    copy of the course installed there (:func:`autograder.sandbox.hidden_paths`): dask's, which
+    nothing in a job imports."""
+    import importlib.util
+
+    return os.path.realpath(importlib.util.find_spec("dask").submodule_search_locations[0])
+
+
 def isolation_report() -> dict:
     folder = Path(tempfile.mkdtemp(prefix="isolation-"))
     report: dict = {}
-    shared = sandbox.SharedSandbox(LIMITS, "", folder / "inbox", folder / "sandbox.log")  # as the executor runs
-    first = sandbox.WarmWorker(LIMITS, "", folder / "inbox" / "w0", shared=shared)
-    second = sandbox.WarmWorker(LIMITS, "", folder / "inbox" / "w1", shared=shared)
+    masked = masked_folder()
+    hidden_paths, sandbox.hidden_paths = sandbox.hidden_paths, lambda: [masked]  # read when the sandbox starts
     try:
-        report["look"] = run_job(first, LOOK)
+        shared = sandbox.SharedSandbox(LIMITS, "", folder / "inbox", folder / "sandbox.log")  # as the executor runs
+        first = sandbox.WarmWorker(LIMITS, "", folder / "inbox" / "w0", shared=shared)
+        second = sandbox.WarmWorker(LIMITS, "", folder / "inbox" / "w1", shared=shared)
+    finally:
+        sandbox.hidden_paths = hidden_paths
+    try:
+        report["look"] = run_job(first, LOOK.replace("MASKED", repr(masked)))
         report["leave"] = run_job(first, LEAVE)
         report["after"] = run_job(first, AFTER)  # the same worker, the next job
         storm: dict = {}

@@ -39,11 +39,23 @@ def area(user):
     shutil.rmtree(base, ignore_errors=True)
 
 
-def _grade_as(user, submissions: Path, area: Path, hold: Path) -> tuple[dict[str, float], str]:
+# the corpus's run as test_grader_corpus makes it as root: the same limits (10 s a cell, not 30)
+AS_THE_CORPUS_RUN = """import sys
+from pathlib import Path
+from autograder import pipeline, sandbox
+from autograder.assignments import SPECS
+pipeline.grade(SPECS["gru"], Path(sys.argv[1]), pipeline.Course(Path.cwd()), Path(sys.argv[2]), workers=2,
+               limits=sandbox.Limits(cell_s=10.0))
+"""
+
+
+def _grade_as(user, submissions: Path, area: Path, hold: Path, as_corpus: bool = False) -> tuple[dict[str, float], str]:
     give(user, area)
     workspace = area / "grading"
-    run = run_as(user, [sys.executable, "-m", "autograder", "grade", "gru", "--submissions", str(submissions),
-                        "--workspace", str(workspace), "--workers", "2"], hold, cwd=ROOT, capture_output=True,
+    command = ["-c", AS_THE_CORPUS_RUN, str(submissions), str(workspace)] if as_corpus else \
+        ["-m", "autograder", "grade", "gru", "--submissions", str(submissions), "--workspace", str(workspace),
+         "--workers", "2"]
+    run = run_as(user, [sys.executable, *command], hold, cwd=ROOT, capture_output=True,
                  text=True, timeout=600, env=dict(os.environ, TMPDIR=str(area)))
     assert run.returncode == 0, run.stderr[-3000:]
     with open(workspace / "gru-grades.csv") as fh:
@@ -73,7 +85,7 @@ def test_an_ordinary_user_grades_the_hostile_corpus_with_its_expected_scores(use
         shutil.copy(path, subs / path.stem / "gru" / "gru.ipynb")
     (subs / "victim" / "gru").mkdir(parents=True)
     shutil.copy(CORPUS / "honest-solution.ipynb", subs / "victim" / "gru" / "gru.ipynb")
-    scores, _ = _grade_as(user, subs, area, tmp_path / "hold")
+    scores, _ = _grade_as(user, subs, area, tmp_path / "hold", as_corpus=True)
     expected = {name: want[0] for name, want in EXPECTED.items() if name in scores}
     assert set(scores) == {p.stem for p in CORPUS.glob("*.ipynb")} | {"victim"}
     assert {name: scores[name] for name in expected} == pytest.approx(expected)

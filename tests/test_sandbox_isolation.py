@@ -85,6 +85,7 @@ def test_a_job_can_write_only_its_own_file_systems(reports, who):
     look = _report(reports, who)["look"]
     assert look["writable"] == ["/dev/pts", "/dev/shm", "/proc", "/tmp", "/work/submission"]
     assert look["sysctl"] != "written"
+    assert look["masked"] == {"entries": [], "written": False}  # a masked copy of the course: empty, read-only
 
 
 @pytest.mark.parametrize("who", WHO)
@@ -125,6 +126,14 @@ def _toy():
     return toy
 
 
+def _without_rules(spec):
+    """The toy spec with no rules on its tests: the hostile and the observing answers import os and
+    ctypes, which the judge's analysis rightly zeroes; here only what the sandbox lets through is tested."""
+    import dataclasses
+
+    return dataclasses.replace(spec, checks=tuple(dataclasses.replace(c, rules=None) for c in spec.checks))
+
+
 def test_an_honest_student_after_a_hostile_one_in_the_same_worker_scores_full(tmp_path):
     _sandbox_or_skip()
     toy = _toy()
@@ -135,7 +144,7 @@ def test_an_honest_student_after_a_hostile_one_in_the_same_worker_scores_full(tm
     subs = toy._class(tmp_path / "subs", release, {
         "a-hostile": {"add_answer": leave, "scale_answer": toy.GOOD["scale_answer"]},
         "b-honest": {"add_answer": toy.GOOD["add_answer"], "scale_answer": honest}})
-    summary = pipeline.grade(toy.SPEC, subs, pipeline.Course(root), tmp_path / "grading", workers=1,
+    summary = pipeline.grade(_without_rules(toy.SPEC), subs, pipeline.Course(root), tmp_path / "grading", workers=1,
                              limits=isolation.LIMITS)
     by = {o.student: o for o in summary.outcomes}
     seen = json.loads(by["b-honest"].output_excerpt.strip().splitlines()[-1])
@@ -168,7 +177,7 @@ def test_a_worker_whose_clean_up_fails_is_replaced(tmp_path, monkeypatch):
 def _toy_spec_with_setup(setup: str):
     import dataclasses
 
-    return dataclasses.replace(_toy().SPEC, setup=setup)
+    return dataclasses.replace(_toy().SPEC, sandbox_setup=setup)
 
 
 def test_a_worker_that_dies_at_start_up_is_reported_in_one_line(tmp_path, monkeypatch, capsys):
@@ -234,7 +243,7 @@ def test_a_course_and_venv_under_tmp_grade(course_in_tmp, user, who, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(base / "course"))
     where = subprocess.run([python, "-c", "from autograder import sandbox; print(sandbox.library_paths())"],
                            env=env, capture_output=True, text=True, cwd=base, check=True).stdout
-    assert str(base / "venv") in where and str(base / "course" / "gated") in where
+    assert str(base / "venv") in where and str(base / "course") not in where  # the course library stays out
     workspace = base / f"grading-{who}"
     argv = [python, "-m", "autograder", "grade", "gru", "--submissions", str(base / "subs"), "--course",
             str(base / "course"), "--workspace", str(workspace), "--workers", "1"]
