@@ -3,6 +3,7 @@
 The pipeline sees only this interface; an executor holds one slot per worker thread::
 
     executor.check()                            # refuse early, saying why and how to fix it
+    executor.prepare(setup)                     # optional: start booting while the class is checked
     executor.start(setup, workers, scratch)     # the slots start in the background; one that
                                                 #   cannot start raises where it is first borrowed
     with executor.slot() as slot:               # borrow a free slot (started when first borrowed)
@@ -92,6 +93,10 @@ class Executor(ABC):
     def describe(self) -> str:
         """What ran the submissions, in words, for the run's summary."""
         return type(self).__name__
+
+    def prepare(self, setup: str) -> None:
+        """Start, in the background, what needs neither the workspace nor the number of slots (the
+        warm sandbox boots while the grader reads and checks the class); :meth:`close` stops it."""
 
     @abstractmethod
     def make_slot(self, index: int, setup: str, scratch: Path) -> Slot:
@@ -185,6 +190,7 @@ class WarmSandbox(Executor):
 
     _inboxes: Path | None = None
     _shared: sandbox.SharedSandbox | None = None
+    _logs: Path | None = None  # the log's folder of a sandbox started by prepare()
 
     def check(self) -> None:
         sandbox.check_available(probe=False)  # the cheap checks: the first worker is the probe
@@ -197,18 +203,33 @@ class WarmSandbox(Executor):
             return exc
         return failure
 
+    def prepare(self, setup: str) -> None:
+        """Boot the shared sandbox now, in the background (a second: torch's import), its log in a
+        private folder of its own (the workspace may not exist yet)."""
+        import tempfile
+
+        self._logs = Path(tempfile.mkdtemp(prefix="autograder-sandbox-"))  # mode 0700
+        self._inboxes = sandbox.inbox_folder(self._logs)
+        self._shared = sandbox.SharedSandbox(self.limits, setup, self._inboxes, self._logs / "sandbox.log")
+        self._shared.boot()
+
     def start(self, setup: str, workers: int, scratch: Path) -> None:
         """One sandbox for all the slots: torch is imported once, and every slot's jobs are forked
         from it (each in namespaces of its own, as a uid of the slot's own when root)."""
-        self._inboxes = sandbox.inbox_folder(scratch)
-        self._shared = sandbox.SharedSandbox(self.limits, setup, self._inboxes, scratch / "sandbox.log")
+        if self._shared is None or self._shared.setup != setup:
+            self.close()
+            self._inboxes = sandbox.inbox_folder(scratch)
+            self._shared = sandbox.SharedSandbox(self.limits, setup, self._inboxes, scratch / "sandbox.log")
         super().start(setup, workers, scratch)
 
     def close(self) -> None:
         super().close()
         if self._shared is not None:
             self._shared.close()
+            if self._logs is not None and not self._shared.troubled:
+                shutil.rmtree(self._logs, ignore_errors=True)  # kept when a message names the log
             self._shared = None
+        self._logs = None
         if self._inboxes is not None:
             shutil.rmtree(self._inboxes, ignore_errors=True)
             self._inboxes = None

@@ -189,6 +189,16 @@ def grade(spec: AssignmentSpec, submissions: Path, course: Course, workspace: Pa
     if not source.is_file():
         raise UserError(f"no instructor notebook at {source}: pass --course, the folder that holds "
                         f"{course.source_directory}/{spec.name}/{spec.notebook}")
+    executor.prepare(spec.sandbox_setup)  # the sandbox boots while the class is read and checked
+    try:
+        return _grade_checked(spec, submissions, source, workspace, db_url, workers, executor, force, progress,
+                              students, lock_wait_s)
+    finally:
+        executor.close()
+
+
+def _grade_checked(spec, submissions, source, workspace, db_url, workers, executor, force, progress, students,
+                   lock_wait_s) -> RunSummary:
     subs = collect(Path(submissions), spec.name, spec.notebook)
     if students:
         unknown = sorted(set(students) - {s.student for s in subs})

@@ -547,6 +547,8 @@ class SharedSandbox:
     def __init__(self, limits: Limits, setup: str, inbox: Path, log: Path, cleanup_s: float | None = None) -> None:
         self.limits, self.setup, self.inbox, self.log, self.cleanup_s = limits, setup, inbox, log, cleanup_s
         self.current: Sandbox | None = None
+        self.troubled = False  # a sandbox failed to start or was replaced: its log is worth keeping
+        self._closed = False
         self._lock = threading.Lock()
         self._started = 0
 
@@ -554,18 +556,44 @@ class SharedSandbox:
         with self._lock:
             if self.current is None or self.current.broken:
                 if self.current is not None:
+                    self.troubled = True
                     self.current.close()
                     self.current = None
                 log = self.log if not self._started else self.log.with_suffix(f".{self._started}.log")
                 self._started += 1
-                self.current = Sandbox(self.limits, self.setup, self.inbox, log, cleanup_s=self.cleanup_s)
+                try:
+                    self.current = Sandbox(self.limits, self.setup, self.inbox, log, cleanup_s=self.cleanup_s)
+                except BaseException:
+                    self.troubled = True
+                    raise
+                if self._closed:  # closed while this one booted: nobody may use it
+                    self.current.close()
+                    self.current = None
+                    raise WorkerBroken("the sandbox was closed while it started")
             return self.current
 
+    def boot(self) -> None:
+        """Start the sandbox in the background; whoever first needs it waits for it (or, when it
+        could not start, starts another and gets that one's error)."""
+        def start() -> None:
+            try:
+                self.get()
+            except BaseException:  # noqa: BLE001 - the first slot tries again and reports it
+                pass
+
+        threading.Thread(target=start, name="sandbox-boot", daemon=True).start()
+
     def close(self) -> None:
-        with self._lock:
+        """Stop the sandbox; one still booting in the background is stopped as soon as it is up."""
+        self._closed = True
+        if not self._lock.acquire(blocking=False):
+            return  # a sandbox is starting: get() closes it when it is up
+        try:
             if self.current is not None:
                 self.current.close()
                 self.current = None
+        finally:
+            self._lock.release()
 
 
 class WarmWorker:
