@@ -1,6 +1,6 @@
 """Grading throughput: our pipeline against stock ``nbgrader autograde`` on the same honest class.
 
-    .venv/bin/python -m testbed.throughput --students 12        (make bench-grade)
+    .venv/bin/python -m testbed.throughput --students 16        (make bench-grade)
 
 Makes N honest submissions of ``gru`` from the solutions (correct, or with one or two planted
 mistakes of the catalogue, or an answer left unwritten), grades them with stock nbgrader (a fresh
@@ -16,6 +16,7 @@ a Dask cluster, ``--as-user NAME`` to grade as that ordinary user) and ``--class
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -24,10 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import nbformat
-
-from testbed.mistakes import planted_mistakes
-from testbed.submissions import ROOT, answers, submission
+# testbed.mistakes and testbed.submissions import the course library (torch: seconds), so they are
+# imported where a class is made, not when one side is timed as a whole process
+ROOT = Path(__file__).resolve().parent.parent
 
 #: The class's mistakes, in turn ("unanswered" leaves answer_backward as its stub); neighbours
 #: edit different answer cells, so any two of them combine.
@@ -43,6 +43,11 @@ def honest_plan(n: int) -> dict[str, list[str]]:
 
 def honest_class(n: int, folder: Path, assignment: str = "gru") -> dict[str, list[str]]:
     """Write ``folder/<student>/gru/gru.ipynb`` for n students; returns each one's mistakes."""
+    import nbformat
+
+    from testbed.mistakes import planted_mistakes
+    from testbed.submissions import answers, submission
+
     catalogue = {m.name: m for m in planted_mistakes()}
     plan = honest_plan(n)
     for student, mistakes in plan.items():
@@ -115,6 +120,89 @@ def ours(workspace: Path, submitted: Path, workers: int | None, assignment: str 
     return seconds, {o.student: float(o.score) for o in summary.outcomes}
 
 
+class Breakdown:
+    """Where a submission's time goes, measured in this process by wrapping the pipeline's steps
+    (``--profile``), the sandbox's steps by when the runner's events arrive: fork (from the request
+    to the job's first event, and from its last to the sandbox's answer: the job's namespaces, its
+    process, its end), set-up in job, answers (the student's cells), probes (the checks' cases),
+    judge (the rules' analysis and the judges), record (the one writer), and the rest of a
+    submission's way (sanitizing, the job's files)."""
+
+    STEPS = ("sanitize", "job files", "fork", "set-up in job", "answers", "probes", "judge", "record")
+
+    def __init__(self) -> None:
+        import collections
+        import threading
+
+        self.seconds: dict[str, float] = collections.defaultdict(float)
+        self.lock = threading.Lock()
+
+    def add(self, step: str, seconds: float) -> None:
+        with self.lock:
+            self.seconds[step] += seconds
+
+    def timed(self, owner, name: str, step: str) -> None:
+        inner = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.add(step, time.perf_counter() - started)
+
+        setattr(owner, name, wrapper)
+
+    def install(self) -> None:
+        from autograder import executors, judge, pipeline, record, sandbox
+
+        self.timed(pipeline, "sanitize", "sanitize")
+        self.timed(executors.Job, "write", "job files")
+        self.timed(judge, "rule_breaks", "judge")
+        self.timed(judge, "judge_check", "judge")
+        self.timed(record.Writer, "record", "record")
+        from autograder import channel
+
+        seen: dict[int, dict] = {}  # id(attempt) -> when each first kind of event arrived (this clock)
+        line = channel._Reader.line
+
+        def arrived(reader, raw):
+            now = time.perf_counter()
+            line(reader, raw)
+            try:
+                event = json.loads(raw)
+                kind = (event.get("ev"), event.get("status"))
+            except (ValueError, AttributeError):
+                return
+            seen.setdefault(id(reader.attempt), {}).setdefault(kind, now)
+
+        channel._Reader.line = arrived
+        run = sandbox.Sandbox.run
+
+        def attempt(box, *args, **kwargs):
+            started = time.perf_counter()
+            result = run(box, *args, **kwargs)
+            ended = time.perf_counter()
+            at = seen.pop(id(result), {})
+            ready, done = at.get(("ready", None), started), at.get(("done", None), ended)
+            first_cell = at.get(("cell", "start"), ready)
+            first_probe = at.get(("probe", "start"), done)
+            self.add("fork", (ready - started) + (ended - done))
+            self.add("set-up in job", first_cell - ready)
+            self.add("answers", max(0.0, first_probe - first_cell))
+            self.add("probes", max(0.0, done - first_probe))
+            return result
+
+        sandbox.Sandbox.run = attempt
+
+    def table(self, students: int, seconds: float, workers: int) -> str:
+        lines = [f"per submission (mean of {students}; {workers} worker(s) in parallel, so the steps add up to "
+                 f"about {workers} x the wall time of {seconds / students:.3f} s):"]
+        for step in self.STEPS:
+            lines.append(f"  {step:<14} {1000 * self.seconds.get(step, 0.0) / students:8.1f} ms")
+        return "\n".join(lines)
+
+
 def ours_as(user: str, workspace: Path, submitted: Path, workers: int | None,
             assignment: str = "gru") -> tuple[float, dict[str, float]]:
     """The grading command run as the ordinary user ``user`` (who must be able to read the class
@@ -141,7 +229,7 @@ def ours_as(user: str, workspace: Path, submitted: Path, workers: int | None,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--students", type=int, default=12)
+    parser.add_argument("--students", type=int, default=16)
     parser.add_argument("--workers", type=int, default=None, help="default: the cores (a cluster's threads)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the class and both gradebooks here")
     parser.add_argument("--class", dest="klass", type=Path, default=None,
@@ -151,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--course", type=Path, default=None, help="with --only nbgrader: stock nbgrader's course")
     parser.add_argument("--cluster", default=None, help="grade on this Dask scheduler's workers")
     parser.add_argument("--as-user", default=None, help="grade as this ordinary user (the grader must be root)")
+    parser.add_argument("--profile", action="store_true", help="with --only ours: where a submission's time goes")
     args = parser.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="bench-grade-")) if args.keep is None else args.keep
     base.mkdir(parents=True, exist_ok=True)
@@ -165,7 +254,12 @@ def main(argv: list[str] | None = None) -> int:
             workspace.parent.mkdir(parents=True, exist_ok=True)
             seconds, totals = ours_as(args.as_user, workspace, submitted, args.workers)
         else:
+            breakdown = Breakdown() if args.profile else None
+            if breakdown:
+                breakdown.install()
             seconds, totals = ours(workspace, submitted, args.workers, cluster=args.cluster)
+            if breakdown:
+                print(breakdown.table(students, seconds, args.workers or os.cpu_count() or 1))
         print(f"ours: {seconds:.2f} s  {60 * students / seconds:.1f} submissions/minute  totals {sorted(totals.items())}")
         return 0
     if args.only == "nbgrader":
