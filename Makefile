@@ -65,6 +65,6 @@ clean:
 
 # Grading throughput: an honest generated class of `gru`, our pipeline against stock nbgrader autograde.
 .PHONY: bench-grade
-STUDENTS ?= 12
+STUDENTS ?= 16
 bench-grade: $(STAMP) system-deps
 	$(PY) -m testbed.throughput --students $(STUDENTS)

@@ -14,12 +14,11 @@ from pathlib import Path
 import nbformat
 
 from autograder.assignments import SPECS
+from autograder.notebook import INSTALL_CELL  # the first code cell's grade id: it installs the course where it is missing
 from autograder.spec import AssignmentSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = tuple(SPECS)  # course order: gru, bptt, lstm, lstm_kernel
-#: The grade id of every exercise's first code cell, which installs the course where it is missing.
-INSTALL_CELL = "install_course"
 
 
 def source_file(name: str) -> str:

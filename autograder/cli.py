@@ -1,10 +1,10 @@
-"""``python -m autograder grade <assignment> --submissions PATH [--workers N] [--db URL] [--workspace DIR] [--unsafe]``."""
+"""``python -m autograder grade <assignment> --submissions PATH [--workers N] [--db URL] [--workspace DIR]
+[--cluster tcp://HOST:PORT] [--unsafe]``."""
 from __future__ import annotations
 
 import argparse
 import csv
 import importlib
-import os
 import shutil
 import sys
 import textwrap
@@ -102,6 +102,7 @@ def summary_table(result: pipeline.RunSummary, assignment: str, width: int | Non
                  f"{sum(1 for o in result.outcomes if o.repairs)}, mean {mean}, "
                  f"in {result.seconds:.1f} s")
     lines.append(f"gradebook, {result.csv.name}, autograded/ and feedback/ in {result.workspace}")
+    lines.append(f"graded by: {result.executor}")
     return "\n".join(lines)
 
 
@@ -139,12 +140,15 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("assignment")
     g.add_argument("--submissions", required=True, type=Path,
                    help="a folder <student>/<assignment>/<notebook>.ipynb or an LMS zip")
-    g.add_argument("--workers", type=int, default=os.cpu_count(), help="sandboxes in parallel (default: the cores)")
+    g.add_argument("--workers", type=int, default=None,
+                   help="sandboxes in parallel (default: the cores; with --cluster, its workers' threads)")
     g.add_argument("--db", default=None, help="SQLAlchemy URL of the gradebook (default: sqlite in the workspace)")
     g.add_argument("--workspace", type=Path, default=Path("grading"), help="grading workspace (default: grading/)")
     g.add_argument("--course", type=Path, default=Path("."), help="course root holding solutions/ (default: .)")
     g.add_argument("--student", action="append", help="grade only this student (repeatable)")
     g.add_argument("--force", action="store_true", help="regrade submissions already graded and unchanged")
+    g.add_argument("--cluster", metavar="tcp://HOST:PORT", default=None,
+                   help="a Dask scheduler: each submission runs in the sandbox of one of its workers")
     g.add_argument("--unsafe", action="store_true",
                    help="run without the bubblewrap sandbox (student code can read and write your files!)")
     f = sub.add_parser("feedback", help="hand the feedback pages back: a zip for the LMS, or the nbgrader exchange")
@@ -168,11 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = pipeline.grade(spec, args.submissions, pipeline.Course(args.course.resolve()), args.workspace,
                                 db_url=args.db, workers=args.workers, unsafe=args.unsafe, force=args.force,
-                                progress=Progress(), students=args.student)
+                                progress=Progress(), students=args.student, cluster=args.cluster)
     except sandbox.SandboxUnavailable as exc:
-        print(f"refusing to grade: the sandbox cannot run here ({exc}).\n"
-              "Install bubblewrap (apt-get install bubblewrap) or pass --unsafe to run student code unprotected.",
-              file=sys.stderr)
+        print(f"refusing to grade: {exc}", file=sys.stderr)
+        return 2
+    except sandbox.SandboxError as exc:  # a worker's sandbox did not start, or died twice running
+        print(f"\ngrading stopped: {exc}; what was graded is kept, run the command again to go on", file=sys.stderr)
         return 2
     except UserError as exc:
         print(f"\nerror: {terminal_line(exc)}", file=sys.stderr)

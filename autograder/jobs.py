@@ -17,7 +17,7 @@ import numpy as np
 from autograder import channel, sandbox
 from autograder import rules as course_rules
 from autograder.executors import Job, Slot
-from autograder.notebook import grade_id, is_test
+from autograder.notebook import INSTALL_CELL, grade_id, is_answer, is_test
 from autograder.sanitize import Sanitized
 from autograder.spec import AssignmentSpec, ProbeError, Result
 
@@ -28,9 +28,11 @@ def build_job(clean: Sanitized, spec: AssignmentSpec, seed_of: Callable[[str], i
     ``seed_of(grade_id)`` is the seed of that check's hidden cases."""
     cells, cell_limits = [], {}
     for i, cell in enumerate(clean.notebook.cells):
-        # the notebook's set-up cell imports the visible checks; the sandbox runs its own set-up instead
+        # the notebook's set-up cell imports the visible checks; the sandbox runs its own set-up instead;
+        # its install cell would start pip to fetch the course library, which the sandbox must not have
         if cell.cell_type == "code" and not is_test(cell) and cell.source.strip() \
-                and cell.source.strip() != spec.setup.strip():
+                and cell.source.strip() != spec.setup.strip() \
+                and not (grade_id(cell) == INSTALL_CELL and not is_answer(cell)):
             cells.append({"index": i, "source": cell.source})
             cell_limits[i] = limits.cell_s
     checks, all_cases, arrays = [], {}, {}

@@ -3,6 +3,10 @@ mistyped ``metadata`` or ``nbgrader`` entry reads as none rather than raising. E
 nbgrader metadata in the project goes through these."""
 from __future__ import annotations
 
+#: The grade id of every exercise's first code cell, which installs the course where it is missing
+#: (Colab): the grader never runs it, since the sandbox must not have the course library.
+INSTALL_CELL = "install_course"
+
 
 def nbgrader(cell: dict) -> dict:
     """The cell's ``metadata.nbgrader`` dict, or ``{}`` when it is missing or not a dict."""

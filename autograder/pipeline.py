@@ -76,7 +76,7 @@ def release_and_gradebook_cells(source: Path, spec: AssignmentSpec, db_url: str 
     """
     from nbgrader.api import Gradebook
 
-    ensure_alembic_on_path()
+    stamp_new_gradebooks_in_process()
     from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearMarkScheme, ClearOutput,
                                         ClearSolutions, ComputeChecksums, LockCells, SaveCells)
 
@@ -95,8 +95,21 @@ def release_and_gradebook_cells(source: Path, spec: AssignmentSpec, db_url: str 
     return nb, with_hidden
 
 
-def ensure_alembic_on_path() -> None:
-    """nbgrader runs ``alembic`` to stamp a new gradebook; it lives beside this interpreter."""
+def stamp_new_gradebooks_in_process() -> None:
+    """nbgrader stamps a new gradebook with the head of its migrations by running the ``alembic``
+    command: a second Python that imports alembic and nbgrader, about 2 s of a grading run. alembic's
+    own API reads the same head from nbgrader's migration scripts in milliseconds, so nbgrader is
+    given that instead; the command stays reachable (beside this interpreter) for nbgrader's own use."""
+    import nbgrader.api
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    def migration_head() -> str:
+        with _temp_alembic_ini("sqlite://") as ini:
+            return ScriptDirectory.from_config(Config(ini)).get_current_head()
+
+    nbgrader.api.get_alembic_version = migration_head
     bindir = os.path.dirname(sys.executable)
     if shutil.which("alembic") is None and os.path.exists(os.path.join(bindir, "alembic")):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
@@ -156,25 +169,36 @@ class RunSummary:
     seconds: float
     workspace: Path
     csv: Path
+    executor: str = ""  # what ran the submissions (Executor.describe)
 
 
 def grade(spec: AssignmentSpec, submissions: Path, course: Course, workspace: Path, db_url: str | None = None,
           workers: int | None = None, executor: Executor | None = None, unsafe: bool = False,
           limits: Limits | None = None, force: bool = False, progress=None,
-          students: list[str] | None = None, lock_wait_s: float = 10.0) -> RunSummary:
+          students: list[str] | None = None, lock_wait_s: float = 10.0, cluster: str | None = None) -> RunSummary:
     """Grade every submission under ``submissions``; see the module docstring.
 
-    The executor decides how each submission runs: given, or chosen here once from ``unsafe`` and
-    ``limits`` (the warm sandbox by default, :func:`autograder.executors.choose`). Raises
+    The executor decides how each submission runs: given, or chosen here once from ``cluster``,
+    ``unsafe`` and ``limits`` (the warm sandbox by default, :func:`autograder.executors.choose`). Raises
     :class:`UserError` for bad input or a busy workspace or gradebook, before changing anything
     where it can (a run stopped half-way keeps what it recorded, and the next one resumes).
     """
-    executor = executor or executors.choose(unsafe, limits)
+    executor = executor or executors.choose(unsafe, limits, cluster)
     executor.check()
     source = course.source(spec)
     if not source.is_file():
         raise UserError(f"no instructor notebook at {source}: pass --course, the folder that holds "
                         f"{course.source_directory}/{spec.name}/{spec.notebook}")
+    executor.prepare(spec.sandbox_setup)  # the sandbox boots while the class is read and checked
+    try:
+        return _grade_checked(spec, submissions, source, workspace, db_url, workers, executor, force, progress,
+                              students, lock_wait_s)
+    finally:
+        executor.close()
+
+
+def _grade_checked(spec, submissions, source, workspace, db_url, workers, executor, force, progress, students,
+                   lock_wait_s) -> RunSummary:
     subs = collect(Path(submissions), spec.name, spec.notebook)
     if students:
         unknown = sorted(set(students) - {s.student for s in subs})
@@ -200,7 +224,6 @@ def _grade_locked(spec, subs, submissions, source, workspace, db_url, workers, e
 
     started = time.monotonic()
     secret = workspaces.secret(workspace)
-    release, with_hidden = release_and_gradebook_cells(source, spec, db_url)
     state = record.State(workspace / "state" / spec.name)
     fingerprint = judging.spec_fingerprint(spec, source.read_bytes(), workspaces.secret_digest(secret))
     todo, skipped = [], []
@@ -209,16 +232,18 @@ def _grade_locked(spec, subs, submissions, source, workspace, db_url, workers, e
             skipped.append(sub.student)
         else:
             todo.append(sub)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1, executor.max_slots))
+    workers = max(1, min(workers or executor.default_slots(), len(todo) or 1, executor.max_slots))
     scratch = workspace / "scratch"
     scratch.mkdir(exist_ok=True)
     os.chmod(scratch, 0o711)
-    writer = record.Writer(workspace, db_url, spec, with_hidden, source, submissions)
     outcomes: list[Outcome] = []
-    if progress:
-        progress.start(len(todo), skipped=len(skipped))
-    executor.start(spec.sandbox_setup, workers, scratch)
+    if todo:
+        executor.start(spec.sandbox_setup, workers, scratch)  # the sandboxes warm up while nbgrader makes the release
     try:
+        release, with_hidden = release_and_gradebook_cells(source, spec, db_url)
+        writer = record.Writer(workspace, db_url, spec, with_hidden, source, submissions)
+        if progress:
+            progress.start(len(todo), skipped=len(skipped))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(grade_one, sub, spec, release, executor, secret) for sub in todo]
             try:
@@ -229,7 +254,7 @@ def _grade_locked(spec, subs, submissions, source, workspace, db_url, workers, e
                     outcomes.append(outcome)
                     if progress:
                         progress.advance(outcome)
-            except BaseException:
+            except BaseException:  # a sandbox that keeps failing, or an interrupt
                 for future in futures:  # stop soon: the workers finish the submission in hand only
                     future.cancel()
                 raise
@@ -240,7 +265,8 @@ def _grade_locked(spec, subs, submissions, source, workspace, db_url, workers, e
     writer.close()
     if progress:
         progress.finish()
-    return RunSummary(sorted(outcomes, key=lambda o: o.student), skipped, time.monotonic() - started, workspace, csv)
+    return RunSummary(sorted(outcomes, key=lambda o: o.student), skipped, time.monotonic() - started, workspace, csv,
+                      executor.describe())
 
 
 def _refuse_another_assignment(subs: list[Submission], source: Path, spec: AssignmentSpec, where) -> None:

@@ -400,108 +400,332 @@ def run_probes(job_dir: str, check: dict, ns: dict, guard: Guard, skip_probes: s
 
 
 # ------------------------------------------------------------------------------ the warm worker
-# ``runner.py --zygote --control-fd=N --uid=U --limits=JSON`` runs as the sandbox's (trusted) first
-# process: it imports the assignment's setup once, then for every job the parent sends on the
-# control socket (with two fresh pipes, for the events and the output) it forks a child that drops
-# to uid U with the job's rlimits and no capabilities, and runs the job. When the child ends, or
-# when the parent says "kill", every process of uid U is killed and /tmp and the working folder
-# are wiped before the next job, so nothing of one submission survives into the next.
+# ``runner.py --zygote --control-fd=N --config=JSON`` is the sandbox's first process (trusted). It
+# imports the assignment's set-up once; for every job the parent sends on the control socket (with
+# two pipes: events and output; several jobs may run at once, one per slot of the executor, each
+# with the uid the parent gives) it forks a keeper that gives the job namespaces of its own:
+#
+#   keeper  new mount, PID, IPC and network namespaces (the zygote keeps CAP_SYS_ADMIN for this);
+#           it writes init's uid and gid maps (below) and reports init's exit status. (The zygote
+#           cannot make the PID namespace itself: unprivileged, it could not return to its own.)
+#   init    PID 1 of the new PID namespace: a fresh /proc; fresh size-limited tmpfs on /tmp, the
+#           working folder and /dev/shm; the job's rlimits; a user namespace of its own that maps only
+#           the job's uid (the worker's own uid when the grader is root) and in which no namespace of
+#           any kind may be made; every capability dropped, no_new_privs; then it forks the job
+#   job     only /dev/null, the output pipe and the events pipe open; runs run_job
+#
+# When the job process exits, init exits with its status and the kernel kills every process left in
+# the PID namespace; the file systems and IPC objects the job could write die with its namespaces.
+# Nothing of one submission can survive into the next, so there is no wipe that could fail; the
+# zygote only checks that a killed job is gone within ``cleanup_s`` (init's end, and so the keeper's,
+# waits for every process of its namespace) and says so.
 
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
+PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 4, 24, 38
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+SYS_OPEN_TREE, SYS_MOVE_MOUNT = 428, 429  # the same number on every architecture (asm-generic)
+OPEN_TREE_CLONE, AT_RECURSIVE, MOVE_MOUNT_F_EMPTY_PATH, AT_FDCWD = 0x1, 0x8000, 0x4, -100
+SCRATCH = ("/tmp", "/work/submission", "/dev/shm")  # the only places a job can write
+NAMESPACE_KINDS = ("user", "mnt", "pid", "ipc", "net", "uts", "cgroup", "time")
+SETUP_FAILED = 71  # the keeper's or init's status when the job's namespaces could not be made
 _LIMITS = {"as": "RLIMIT_AS", "cpu": "RLIMIT_CPU", "nproc": "RLIMIT_NPROC", "fsize": "RLIMIT_FSIZE",
            "nofile": "RLIMIT_NOFILE", "core": "RLIMIT_CORE"}
 
+_libc = None
 
-def _drop_privileges(uid: int, limits: dict) -> None:
+
+def _c():
+    global _libc
+    if _libc is None:
+        import ctypes
+
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
+def _check(result: int, what: str) -> int:
+    if result < 0:
+        import ctypes
+
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+    return result
+
+
+def _prctl(option: int, arg: int = 0) -> None:
+    _check(_c().prctl(option, arg, 0, 0, 0), f"prctl({option})")
+
+
+def _unshare(flags: int) -> None:
+    _check(_c().unshare(flags), "unshare")  # Python 3.11 has no os.unshare
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     import ctypes
+
+    enc = (lambda s: s.encode() if s is not None else None)
+    _check(_c().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
+
+
+def _write(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _mount_points_under(folder: str) -> list[str]:
+    """Mount points strictly below ``folder`` (the library paths bound there), outermost only."""
+    points = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            point = _unescape(line.split()[4])
+            if point.startswith(folder.rstrip("/") + "/"):
+                points.append(point)
+    points.sort(key=len)
+    outer: list[str] = []
+    for point in points:
+        if not any(point.startswith(o + "/") or point == o for o in outer):
+            outer.append(point)
+    return outer
+
+
+def _unescape(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as octal escapes."""
+    import re
+
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def _fresh_scratch(limits: dict) -> None:
+    """Fresh tmpfs on every folder a job may write; what the sandbox bound under /tmp (a course or
+    virtual environment kept there) is carried over onto the new /tmp, read-only as before."""
+    import ctypes
+
+    kept = []
+    for point in _mount_points_under("/tmp"):
+        fd = _c().syscall(ctypes.c_long(SYS_OPEN_TREE), AT_FDCWD, point.encode(),
+                          ctypes.c_uint(OPEN_TREE_CLONE | os.O_CLOEXEC | AT_RECURSIVE))
+        kept.append((point, _check(fd, f"open_tree {point}")))
+    options = f"size={int(limits['tmpfs'])},nr_inodes={int(limits['tmpfs_files'])},mode=1777"
+    for folder in SCRATCH:
+        _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, options)
+    for point, fd in kept:
+        os.makedirs(point, exist_ok=True)
+        _check(_c().syscall(ctypes.c_long(SYS_MOVE_MOUNT), fd, b"", AT_FDCWD, point.encode(),
+                            ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH)), f"move_mount {point}")
+        os.close(fd)
+
+
+def _set_limits(limits: dict) -> None:
     import resource
 
     for key, name in _LIMITS.items():
         if key in limits:
             resource.setrlimit(getattr(resource, name), (int(limits[key]), int(limits[key])))
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)  # from root to a plain uid: every capability is dropped
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
 
 
-def _uid_processes(uid: int) -> list[int]:
-    pids = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/status") as fh:
-                    for line in fh:
-                        if line.startswith("Uid:"):
-                            if int(line.split()[1]) == uid:
-                                pids.append(int(name))
-                            break
-            except OSError:
-                pass
-    return pids
+def _drop_capabilities() -> None:
+    """Empty bounding, ambient, permitted, effective and inheritable sets; no_new_privs."""
+    import ctypes
+
+    for cap in range(64):
+        if _c().prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0:
+            break  # EINVAL: past the kernel's last capability
+    _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+    _check(_c().capset(ctypes.byref(Header(0x20080522, 0)), (Data * 2)()), "capset")  # _LINUX_CAPABILITY_VERSION_3
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
-def _reap(uid: int) -> None:
-    """Kill every process of ``uid`` (a helper with that uid sends SIGKILL to all it may signal)."""
-    for _ in range(200):
-        if not _uid_processes(uid):
-            break
-        helper = os.fork()
-        if helper == 0:
-            try:
-                os.setresgid(uid, uid, uid)
-                os.setresuid(uid, uid, uid)
-                os.kill(-1, signal.SIGKILL)
-            finally:
-                os._exit(0)
-        os.waitpid(helper, 0)
-        _collect_zombies()
-        time.sleep(0.005)
+def _exit_code(raw: int) -> int:
+    return 128 + os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else os.WEXITSTATUS(raw)
 
 
-_REAPED: dict[int, int] = {}  # pid -> wait status, for children reaped while killing a job
+def _fail_setup(where: str) -> None:
+    try:
+        os.write(2, f"autograder: {where} could not make the job's sandbox:\n{traceback.format_exc()}".encode())
+    finally:
+        os._exit(SETUP_FAILED)
 
 
-def _collect_zombies() -> None:
-    while True:
-        try:
-            pid, raw = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        _REAPED[pid] = raw
+def _job_process(events_fd: int, output_fd: int, job: str) -> None:
+    """The job's own process: the two channels and /dev/null, nothing else, then run_job."""
+    global _EVENTS, _T0
+    try:
+        os.setsid()
+        import fcntl
+
+        events, output = fcntl.fcntl(events_fd, fcntl.F_DUPFD, 10), fcntl.fcntl(output_fd, fcntl.F_DUPFD, 10)
+        null = os.open("/dev/null", os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.dup2(events, 3)
+        os.closerange(4, 1 << 20)  # every other descriptor: only the two channels reach student code
+        _EVENTS, _T0 = os.fdopen(3, "w", buffering=1), time.monotonic()
+        sys.stdin = os.fdopen(0, "r")
+        sys.stdout = os.fdopen(1, "w", buffering=1)
+        sys.stderr = os.fdopen(2, "w", buffering=1)
+        for signo in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM, signal.SIGCHLD):
+            signal.signal(signo, signal.SIG_DFL)
+    except BaseException:  # noqa: BLE001
+        os.write(2, traceback.format_exc().encode()[-2000:])
+        os._exit(70)
+    try:
+        run_job(job)
+    finally:
+        os._exit(70)  # run_job ends the process itself; never return into the zygote's code
 
 
-def _wipe(folder: str) -> None:
-    import shutil
+def _init(events_fd: int, output_fd: int, job: str, uid: int, gid: int, config: dict, unshared_w: int,
+          mapped_r: int) -> None:
+    """PID 1 of the job's PID namespace (see above); exits with the job process's status."""
+    try:
+        limits = config["limits"]
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        _fresh_scratch(limits)
+        if os.geteuid() == 0:
+            os.setgroups([])  # root's supplementary groups must not follow the job
+        _prctl(PR_SET_DUMPABLE, 1)  # so that the keeper may write our maps
+        _unshare(CLONE_NEWUSER)
+        os.write(unshared_w, b"u")
+        os.close(unshared_w)
+        if os.read(mapped_r, 1) != b"m":
+            raise RuntimeError("the keeper did not map the job's user namespace")
+        os.close(mapped_r)
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        # The limits only now, inside the job's user namespace: the kernel counts the job's processes
+        # against RLIMIT_NPROC there, and in each enclosing namespace against the limit its creator
+        # had, which must not be this job's (jobs of other slots share the sandbox's namespace).
+        _set_limits(limits)
+        for kind in NAMESPACE_KINDS:  # the job may make no namespace, so it can never gain a capability
+            path = f"/proc/sys/user/max_{kind}_namespaces"
+            if kind == "user" or os.path.exists(path):
+                _write(path, "0")
+        _drop_capabilities()
+        _prctl(PR_SET_DUMPABLE, 0)
+    except BaseException:  # noqa: BLE001
+        _fail_setup("init")
+    try:
+        job_pid = os.fork()
+        if job_pid == 0:
+            _job_process(events_fd, output_fd, job)
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, 1 << 20)
+        while True:
+            pid, raw = os.waitpid(-1, 0)
+            if pid == job_pid:
+                os._exit(_exit_code(raw))
+    finally:
+        os._exit(70)  # init never returns into the zygote's code
 
-    for name in os.listdir(folder):
-        path = os.path.join(folder, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+
+def _keeper(events_fd: int, output_fd: int, job: str, uid: int, gid: int, config: dict) -> None:
+    """The zygote's child for one job: makes its namespaces and init, reports init's status.
+    SIGUSR1 (the parent's "kill") kills init, whose end kills every process of the job."""
+    init = 0
+    wanted_dead = False
+
+    def kill_init(signum, frame) -> None:
+        nonlocal wanted_dead
+        wanted_dead = True
+        if init > 0:
+            os.kill(init, signal.SIGKILL)
+
+    signal.signal(signal.SIGUSR1, kill_init)  # before init exists: a kill that comes first ends us
+    try:
+        os.setsid()
+        null = os.open("/dev/null", os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)  # stderr (2) stays the worker's log, for a failure before the job starts
+        keep = sorted({2, events_fd, output_fd})
+        for low, high in zip(keep, keep[1:] + [1 << 20]):
+            os.closerange(low + 1, high)  # the control socket, other jobs' pipes: all the zygote's
+        _unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET)
+        _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing the job mounts propagates to the zygote
+        unshared_r, unshared_w = os.pipe()
+        mapped_r, mapped_w = os.pipe()
+        init = os.fork()
+        if init == 0:
+            signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+            os.close(unshared_r)
+            os.close(mapped_w)
+            _init(events_fd, output_fd, job, uid, gid, config, unshared_w, mapped_r)
+        if wanted_dead:
+            os.kill(init, signal.SIGKILL)
+        os.close(unshared_w)
+        os.close(mapped_r)
+        os.close(events_fd)
+        os.close(output_fd)
+        if os.read(unshared_r, 1) == b"u":
+            # init has mounted its namespace's /proc by now, which this process (in the same mount
+            # namespace) sees as well: there init is PID 1
+            _write("/proc/1/setgroups", "deny")
+            _write("/proc/1/uid_map", f"{uid} {uid} 1")
+            _write("/proc/1/gid_map", f"{gid} {gid} 1")
+            os.write(mapped_w, b"m")
+        os.close(mapped_w)
+        _, raw = os.waitpid(init, 0)  # init's end comes after every other process of its namespace
+    except BaseException:  # noqa: BLE001
+        _fail_setup("the keeper")
+    os._exit(_exit_code(raw))
 
 
-def zygote(control_fd: int, uid: int, limits: dict) -> None:
+def zygote(control_fd: int, config: dict) -> None:
+    """Serve the parent's requests: "warm" (run the set-up), then any number of concurrent "run"
+    (a job, with its id, folder, uid and its two pipes) and "kill" (a job, by id); answer "exit"
+    with each job's status and whether all of it was gone within ``cleanup_s`` of a kill."""
+    import select
     import socket
 
-    # It kills processes and wipes /tmp between jobs: only ever inside the sandbox built for it.
-    if os.path.realpath(__file__) != "/grader/runner.py" or not os.path.isdir("/jobs") or os.getuid() != 0:
+    # It forks the jobs' namespaces: only ever inside the sandbox built for it.
+    if os.path.realpath(__file__) != "/grader/runner.py" or not os.path.isdir("/jobs"):
         sys.exit("the warm worker runs only inside its bubblewrap sandbox")
-
+    _prctl(PR_SET_DUMPABLE, 0)  # nothing of the same uid may read or trace the zygote
+    _set_limits({"nofile": config["limits"]["nofile"], "core": 0})
+    cleanup_s = float(config["cleanup_s"])
     sock = socket.socket(fileno=control_fd)
+    running: dict[int, dict] = {}  # keeper pid -> {"id", "pidfd", "killed_at"}
 
     def reply(**msg) -> None:
         sock.send(json.dumps(msg).encode())
 
+    def end(keeper: int, status: int | None, clean: bool) -> None:
+        job = running.pop(keeper)
+        os.close(job["pidfd"])
+        reply(op="exit", id=job["id"], status=status, clean=clean, setup_failed=status == SETUP_FAILED)
+
     while True:
+        now = time.monotonic()
+        overdue = [k for k, j in running.items() if j["killed_at"] and now - j["killed_at"] > cleanup_s]
+        for keeper in overdue:  # killed and still not gone: this sandbox must not be used again
+            end(keeper, None, False)
+        waits = [j["killed_at"] + cleanup_s - now for j in running.values() if j["killed_at"]]
+        ready = select.select([sock] + [j["pidfd"] for j in running.values()], [], [],
+                              max(0.0, min(waits)) if waits else None)[0]
+        for keeper, job in list(running.items()):
+            if job["pidfd"] in ready:
+                _, raw = os.waitpid(keeper, 0)
+                end(keeper, _exit_code(raw), True)
+        if sock not in ready:
+            continue
         data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 2)
-        if not data:
+        if not data:  # the parent is gone: so is every job
+            for keeper in running:
+                os.kill(keeper, signal.SIGUSR1)
             os._exit(0)
         request = json.loads(data)
         if request["op"] == "warm":
@@ -510,80 +734,31 @@ def zygote(control_fd: int, uid: int, limits: dict) -> None:
                 reply(op="warm", ok=True)
             except BaseException as exc:  # noqa: BLE001
                 reply(op="warm", ok=False, error=one_line(exc))
-            continue
-        if request["op"] != "run":
-            continue
-        events_fd, output_fd = fds
-        child = os.fork()
-        if child == 0:
-            report = os.dup(2)  # the worker's own stderr, for a failure before the job starts
-            try:
-                sock.close()
-                os.setsid()
-                null = os.open("/dev/null", os.O_RDONLY)
-                os.dup2(null, 0)
-                os.dup2(output_fd, 1)
-                os.dup2(output_fd, 2)
-                os.dup2(events_fd, 3)
-                os.set_inheritable(report, False)
-                os.closerange(4, report)
-                os.closerange(report + 1, 65536)
-                _drop_privileges(uid, limits)
-                global _EVENTS, _T0
-                _EVENTS, _T0 = os.fdopen(3, "w", buffering=1), time.monotonic()
-                sys.stdout = os.fdopen(1, "w", buffering=1)
-                sys.stderr = os.fdopen(2, "w", buffering=1)
-                for signo in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
-                    signal.signal(signo, signal.SIG_DFL)
-                run_job(request["job"])
-            except BaseException:  # noqa: BLE001 - the worker's own failure, for the instructor
-                os.write(report, traceback.format_exc().encode()[-4000:])
-            finally:
-                os._exit(70)
-        os.close(events_fd)
-        os.close(output_fd)
-        status = None
-        while status is None:
-            ready = select.select([sock], [], [], 0.05)[0]
-            if ready:
-                data = sock.recv(1 << 16)
-                if not data:
-                    _reap(uid)
-                    os._exit(0)
-                if json.loads(data).get("op") == "kill":
-                    _reap(uid)
-            try:
-                pid, raw = os.waitpid(child, os.WNOHANG)
-            except ChildProcessError:
-                pid, raw = child, _REAPED.pop(child, 9)
-            if pid == child:
-                status = -os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else os.WEXITSTATUS(raw)
-        _reap(uid)
-        _collect_zombies()
-        for folder in ("/tmp", "/work/submission", "/dev/shm"):
-            if os.path.isdir(folder):
-                _wipe(folder)
-        if os.path.exists("/usr/bin/ipcrm"):  # System V shared memory, semaphores, queues the job made
-            helper = os.fork()
-            if helper == 0:
-                try:
-                    os.setresgid(uid, uid, uid)
-                    os.setresuid(uid, uid, uid)  # an owner may remove its own objects
-                    null = os.open("/dev/null", os.O_WRONLY)
-                    os.dup2(null, 1)
-                    os.dup2(null, 2)
-                    os.execv("/usr/bin/ipcrm", ["ipcrm", "--all"])
-                finally:
-                    os._exit(0)
-            os.waitpid(helper, 0)
-        reply(op="exit", status=status)
+        elif request["op"] == "kill":
+            for keeper, job in running.items():
+                if job["id"] == request["id"] and not job["killed_at"]:
+                    os.kill(keeper, signal.SIGUSR1)
+                    job["killed_at"] = time.monotonic()
+        elif request["op"] == "run" and len(fds) == 2:
+            events_fd, output_fd = fds
+            asked = request.get("uid") if request.get("uid") is not None else config.get("uid")
+            uid, gid = (os.geteuid(), os.getegid()) if asked is None else (int(asked), int(asked))
+            keeper = os.fork()
+            if keeper == 0:
+                _keeper(events_fd, output_fd, request["job"], uid, gid, config)
+            os.close(events_fd)
+            os.close(output_fd)
+            running[keeper] = {"id": request["id"], "pidfd": os.pidfd_open(keeper), "killed_at": None}
+        else:
+            for fd in fds:
+                os.close(fd)
 
 
 def main() -> None:
     global _EVENTS
     args = dict(a.split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
     if "--zygote" in sys.argv:
-        zygote(int(args["--control-fd"]), int(args["--uid"]), json.loads(args["--limits"]))
+        zygote(int(args["--control-fd"]), json.loads(args["--config"]))
     else:
         _EVENTS = os.fdopen(int(args.get("--events-fd", 2)), "w", buffering=1)
         run_job(sys.argv[1])

@@ -1,19 +1,30 @@
-"""Run one submission's job inside bubblewrap, with rlimits, time limits and a capped output.
+"""Run submissions' jobs in a sandbox: bubblewrap around a warm zygote, namespaces of its own per job.
 
-The sandbox (see :func:`command`): ``prlimit`` sets the resource limits, ``bwrap`` unshares the PID,
-network, IPC and UTS namespaces, mounts read-only only the Python install, the virtual environment,
-the course library and the runner, the job (read-only), and size-limited private tmpfs folders
-``/tmp`` and ``/work/submission`` (its working folder): nothing on the host is writable from inside,
-and results come back on a pipe; ``setpriv`` then drops to an
-unprivileged user of its own (one uid per worker, so a fork storm in one sandbox cannot starve
-another), with no capabilities and ``no_new_privs``. ``--die-with-parent`` and the PID namespace
-kill every process the submission started when it ends or is killed.
+The sandbox (see :func:`command`) is a ``bwrap`` that unshares the PID, network, IPC and UTS
+namespaces and mounts read-only only the Python install, the virtual environment (never the course
+library: see :func:`library_paths`), the runner and the inbox (the jobs being graded); the root and
+``/dev`` are remounted read-only.
+Its first process, the zygote (``runner.py --zygote``), imports the assignment's set-up (torch) once
+and, for every job, forks a child that enters namespaces of its own: mount, PID, IPC and network,
+with fresh size-limited tmpfs on ``/tmp``, the working folder ``/work/submission`` and ``/dev/shm``
+and a fresh ``/proc``, then a user namespace in which no further namespace can be made, every
+capability dropped, ``no_new_privs`` and the limits of :class:`Limits`. The job's process runs as
+PID 2 under a tiny init; when it ends, the kernel kills every process left in its PID namespace and
+its file systems and IPC objects go with their namespaces, so nothing of it reaches the next job.
+Results come back on a pipe; nothing on the host is writable from inside.
 
-A worker can keep one such sandbox for the whole class (:class:`WarmWorker`): its first process
-imports the assignment's setup (torch) once and forks a child per submission, which drops to the
-worker's uid with the limits below before any student code runs; or start a fresh sandbox for every
-run (:func:`execute`, slower: torch is imported each time). Which one a grading run uses is its
-executor's choice (:mod:`autograder.executors`).
+The same sandbox runs for root and for an ordinary user:
+
+* as root, bwrap runs privileged and each slot's jobs run as a uid of the slot's own, claimed for
+  the slot's lifetime (:func:`claim_uid`), so that processes of two slots never share a uid;
+* as an ordinary user, bwrap makes a user namespace and every job runs as that user; the per-job
+  user namespace counts the job's processes on its own, so one job's fork storm starves neither
+  another slot's job nor the user's other processes.
+
+:class:`Sandbox` is one such sandbox, which runs several jobs at once; :class:`SharedSandbox` starts
+it and replaces it when broken; :class:`WarmWorker` is one slot's view of it (its folder, its uid).
+Which executor uses them how is :mod:`autograder.executors`'s business, and whether this machine
+can run them at all is :mod:`autograder.machine`'s.
 
 The parent watches the runner's progress events; a cell or probe that runs past its limit, or a
 process that dies, is attributed to the cell or probe in progress, which is skipped on the next
@@ -21,11 +32,14 @@ attempt so that the rest of the notebook is still graded.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import queue
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -44,36 +58,40 @@ RUNNER = Path(__file__).with_name("runner.py")
 GIB = 1024**3
 MIB = 1024**2
 MAX_WORKERS = 64
-# Sandboxed code runs as uid UID_BASE + worker: a range of its own for this grading run, so two runs
-# on one machine never share (or clean up) each other's processes. Such uids own no files.
-UID_BASE = 61000 + MAX_WORKERS * (os.getpid() % 1000)
-UID_RANGE = (61000, 61000 + MAX_WORKERS * 1000)
+# As root, a worker's jobs run as a uid of this range that no other worker on the machine holds
+# (claimed with an abstract socket of that name, released when the worker's process dies). The
+# range is far from the users of /etc/passwd, systemd's dynamic users (61184-65519) and the usual
+# subordinate uids (100000 + 65536 per user); such uids own no files.
+UID_RANGE = (1_900_000_000, 1_900_000_000 + 65536)
+CLEANUP_S = 10.0  # every process of a job gone within this, or the worker is retired
 
 
-def sandbox_uid(slot: int) -> int:
-    return UID_BASE + slot
+_CLAIMED: set[int] = set()  # every uid this process has claimed, for uids_claimed()
 
 
-def kill_uid(uid: int, within_s: float = 5.0) -> None:
-    """SIGKILL every process of ``uid`` on this machine until none is left (or ``within_s`` passes)."""
-    stop = time.monotonic() + within_s
-    while time.monotonic() < stop:
-        pids = []
-        for name in os.listdir("/proc"):
-            if name.isdigit():
-                try:
-                    if os.stat(f"/proc/{name}").st_uid == uid:
-                        pids.append(int(name))
-                except OSError:
-                    pass
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.02)
+def claim_uid() -> tuple[int, socket.socket]:
+    """A uid of :data:`UID_RANGE` that no other live process on this machine has claimed, with the
+    socket that holds the claim (close it, or exit, to release the uid). The claim is atomic: binding
+    an abstract socket name succeeds for one process only, so two grading runs started at the same
+    moment (two instructors, a test and a run) never share a uid; the kernel drops the name when its
+    holder dies, however it dies, so no stale claim is left behind."""
+    span = UID_RANGE[1] - UID_RANGE[0]
+    start = (os.getpid() * 64) % span
+    for step in range(span):
+        uid = UID_RANGE[0] + (start + step) % span
+        claim = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            claim.bind(f"\0gated-autograder-uid-{uid}")
+            _CLAIMED.add(uid)
+            return uid, claim
+        except OSError:
+            claim.close()
+    raise SandboxUnavailable("no free uid for a worker: every uid of the sandbox's range is claimed")
+
+
+def uids_claimed() -> frozenset[int]:
+    """Every uid this process's workers have run jobs as (so a test counts only its own processes)."""
+    return frozenset(_CLAIMED)
 
 
 @dataclass(frozen=True)
@@ -82,10 +100,11 @@ class Limits:
 
     memory_bytes: int = 4 * GIB  # RLIMIT_AS of every process (torch alone maps about 1.5 GiB)
     cpu_s: int = 600  # RLIMIT_CPU of every process
-    nproc: int = 64  # RLIMIT_NPROC of the sandbox's own uid
+    nproc: int = 64  # RLIMIT_NPROC: processes of one job (counted in the job's own user namespace)
     fsize_bytes: int = 64 * MIB  # RLIMIT_FSIZE: largest file it may write
     nofile: int = 256  # RLIMIT_NOFILE
-    tmpfs_bytes: int = 256 * MIB  # size of the private /tmp
+    tmpfs_bytes: int = 256 * MIB  # size of each private tmpfs: /tmp, the working folder, /dev/shm
+    tmpfs_files: int = 65536  # files and folders in each of them (each costs kernel memory)
     output_bytes: int = 256 * 1024  # stdout+stderr kept; the rest is read and dropped
     results_bytes: int = 256 * MIB  # all the results and events of one run together
     startup_s: float = 60.0  # interpreter start, imports and the trusted setup
@@ -94,9 +113,37 @@ class Limits:
     submission_s: float = 600.0  # all attempts of one submission together
     max_attempts: int = 8
 
+    def for_job(self) -> dict[str, int]:
+        """What the job's init sets: rlimits and the size of its file systems."""
+        return {"as": self.memory_bytes, "cpu": self.cpu_s, "nproc": self.nproc, "fsize": self.fsize_bytes,
+                "nofile": self.nofile, "core": 0, "tmpfs": self.tmpfs_bytes, "tmpfs_files": self.tmpfs_files}
 
-class SandboxUnavailable(RuntimeError):
-    """bubblewrap is missing or cannot create namespaces on this machine."""
+
+class SandboxError(RuntimeError):
+    """The sandbox cannot grade: the message is one line for the user, with what to do."""
+
+
+class SandboxUnavailable(SandboxError):
+    """This machine cannot run the sandbox (no Linux, no bubblewrap, no user namespaces...)."""
+
+    def __init__(self, message: str, cause: str = "sandbox-failed") -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+class WorkerBroken(SandboxError):
+    """A worker's sandbox did not start or stopped answering; the caller starts a new one."""
+
+
+def inbox_folder(fallback: Path) -> Path:
+    """A private folder for the jobs' inboxes, on the RAM file system /dev/shm where there is one:
+    a job is a few hundred small files (the cases' arrays), which a disk writes and opens about a
+    hundred times slower. Otherwise a folder in ``fallback``."""
+    import tempfile
+
+    shm = Path("/dev/shm")
+    where = shm if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else fallback
+    return Path(tempfile.mkdtemp(prefix="autograder-inbox-", dir=where))  # mode 0700
 
 
 def _system_binds() -> list[str]:
@@ -155,70 +202,78 @@ def unconfined_command(job_dir: Path, limits: Limits, events_fd: int) -> list[st
     return _rlimits(limits, nproc=False) + [_python(), "-I", str(RUNNER), str(job_dir), f"--events-fd={events_fd}"]
 
 
-def command(job_dir: Path, uid: int, limits: Limits, events_fd: int) -> list[str]:
-    """The full command line that runs the runner on one job in a fresh sandbox, as ``uid``."""
-    python = _python()
-    rlimits = _rlimits(limits, nproc=True)
-    args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-            "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+def command(inbox: Path, uid: int | None, limits: Limits, control_fd: int, info_fd: int | None = None,
+            cleanup_s: float = CLEANUP_S, privileged: bool | None = None) -> list[str]:
+    """The command line of one sandbox: bubblewrap around the zygote.
+
+    ``privileged`` (by default: whether ``uid`` is given) is for a grader that is root: bwrap runs
+    privileged and each job's init switches to the uid its slot asks for (``uid`` when it asks for
+    none). Otherwise bwrap makes a user namespace and jobs run as the grader's user. The zygote
+    keeps CAP_SYS_ADMIN, CAP_SETUID and CAP_SETGID, in bwrap's user namespace when there is one, to
+    give each job namespaces of its own; a job never has any capability.
+    """
+    privileged = uid is not None if privileged is None else privileged
+    args = ["bwrap", *([] if privileged else ["--unshare-user"]), "--unshare-pid", "--unshare-net", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    for cap in ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID"):
+        args += ["--cap-add", cap]
+    if info_fd is not None:
+        args += ["--info-fd", str(info_fd)]
+    # /tmp first, so that a library path under /tmp is bound on top of it (and kept by each job)
+    args += ["--size", str(limits.tmpfs_bytes), "--perms", "01777", "--tmpfs", "/tmp"]
     args += _system_binds()
     made: set[str] = set()
     for path in library_paths():
         args += ["--ro-bind", path, path]
         made.update(_parents(path))
-    for path in hidden_paths():
-        args += ["--tmpfs", path]
-    args += ["--ro-bind", str(RUNNER), "/grader/runner.py", "--ro-bind", str(job_dir), "/job",
-             "--size", str(limits.tmpfs_bytes), "--perms", "01777", "--tmpfs", "/work/submission"]
+    for path in hidden_paths():  # an empty read-only folder over each: a job may not write there either
+        args += ["--tmpfs", path, "--remount-ro", path]
+    args += ["--ro-bind", str(RUNNER), "/grader/runner.py", "--ro-bind", str(inbox), "/jobs",
+             "--dir", "/work/submission", "--proc", "/proc", "--dev", "/dev"]
     made.update(["/grader", "/work"])
-    for parent in sorted(made, key=len):
+    for parent in sorted(made - {"/tmp"}, key=len):
         args += ["--chmod", "0755", parent]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmpfs_bytes), "--perms", "01777",
-             "--tmpfs", "/tmp"]
+    args += ["--remount-ro", "/dev", "--remount-ro", "/"]  # the jobs' own tmpfs are their only writable places
     for var, value in _env(uid).items():
         args += ["--setenv", var, value]
-    args += ["--", "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
-             "--bounding-set=-all", "--inh-caps=-all",
-             python, "-I", "/grader/runner.py", "/job", f"--events-fd={events_fd}"]
-    return rlimits + args
+    config = {"uid": uid, "gid": uid, "limits": limits.for_job(), "cleanup_s": cleanup_s}
+    return args + ["--", _python(), "-I", "/grader/runner.py", "--zygote", f"--control-fd={control_fd}",
+                   f"--config={json.dumps(config, separators=(',', ':'))}"]
 
 
-def _env(uid: int) -> dict[str, str]:
+def _env(uid: int | None) -> dict[str, str]:
     return {
-        "PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "USER": f"student{uid}",
+        "PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
+        "USER": "student" if uid is None else f"student{uid}",
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
         "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
         "TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": "",
     }
 
 
-_CHECKED: dict[str, str | None] = {}
+_CHECKED: dict[str, str | None] = {}  # "bwrap": what the probe sandbox said (None: it worked), once a process
 
 
-def check_available() -> None:
-    """Raise :class:`SandboxUnavailable` unless bwrap, prlimit and setpriv work here (checked once)."""
-    if "bwrap" not in _CHECKED:
-        missing = [tool for tool in ("bwrap", "prlimit", "setpriv") if shutil.which(tool) is None]
-        if missing:
-            _CHECKED["bwrap"] = f"missing {', '.join(missing)} (Debian: apt-get install bubblewrap util-linux)"
-        elif os.geteuid() != 0:
-            _CHECKED["bwrap"] = "the sandbox drops to a per-worker uid, which needs root (run the grader as root)"
-        else:
-            probe = subprocess.run(
-                ["bwrap", "--unshare-pid", "--unshare-net", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
-                 "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev",
-                 "/usr/bin/true"], capture_output=True, text=True, timeout=30)
-            _CHECKED["bwrap"] = None if probe.returncode == 0 else f"bwrap failed: {probe.stderr.strip()[:200]}"
-    if _CHECKED["bwrap"]:
-        raise SandboxUnavailable(_CHECKED["bwrap"])
+def check_available(probe: bool = True) -> None:
+    """Raise :class:`SandboxUnavailable`, naming the cause and its fix, unless the sandbox runs here
+    (the cheap checks each time, the probe sandbox once a process: :mod:`autograder.machine`).
+    ``probe=False`` skips the probe unless its answer is known (a grading run's first worker is one)."""
+    from autograder import machine
+
+    def probe_once() -> str | None:
+        if "bwrap" not in _CHECKED and probe:
+            _CHECKED["bwrap"] = machine.probe_sandbox()
+        return _CHECKED.get("bwrap")
+
+    problem = machine.sandbox_problem(probe_once)
+    if problem is not None:
+        raise SandboxUnavailable(problem.message, problem.cause)
 
 
 def execute(command_for: Callable[[int], list[str]], limits: Limits, cells: dict[int, float],
-            probes: dict[str, float], deadline: float, cwd: Path | None = None,
-            uid: int | None = None) -> Attempt:
-    """Run ``command_for(events_fd)`` once (a fresh sandbox, or the runner unconfined); kill it when
-    the cell or probe in progress overruns; afterwards kill every process of ``uid``, if given."""
+            probes: dict[str, float], deadline: float, cwd: Path | None = None) -> Attempt:
+    """Run ``command_for(events_fd)`` once (the runner unconfined, for ``--unsafe``); kill it when
+    the cell or probe in progress overruns."""
     read_fd, write_fd = os.pipe()
     attempt = Attempt(in_progress=("startup",))
     proc = subprocess.Popen(command_for(write_fd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -248,91 +303,185 @@ def execute(command_for: Callable[[int], list[str]], limits: Limits, cells: dict
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             attempt.returncode = proc.wait()
-        if uid is not None:
-            kill_uid(uid)
         os.close(read_fd)
         drainer.join(timeout=10)
     return attempt
 
 
-class WorkerBroken(RuntimeError):
-    """The warm worker's sandbox stopped answering; the caller starts a new one."""
+class _Spawner:
+    """Starts every worker sandbox from one thread that lives as long as the grader: bwrap's
+    --die-with-parent is a parent-death signal, which Linux sends when the *thread* that started the
+    process ends, so a sandbox started from a short-lived thread would be killed with it."""
+
+    def __init__(self) -> None:
+        self._requests: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _serve(self) -> None:
+        while True:
+            args, kwargs, done = self._requests.get()
+            try:
+                done["proc"] = subprocess.Popen(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - raised again in the caller
+                done["error"] = exc
+            done["event"].set()
+
+    def popen(self, *args, **kwargs) -> subprocess.Popen:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name="sandbox-spawner", daemon=True)
+                self._thread.start()
+        done = {"event": threading.Event()}
+        self._requests.put((args, kwargs, done))
+        done["event"].wait()
+        if "error" in done:
+            raise done["error"]
+        return done["proc"]
 
 
-class WarmWorker:
-    """One long-lived sandbox per worker, with the assignment's imports done once (see runner.zygote).
+_SPAWNER = _Spawner()
 
-    Each job runs in a child forked from the sandbox's first process, as the worker's own uid with
-    the job's rlimits and no capabilities; every process of that uid is killed, and ``/tmp`` and the
-    working folder wiped, before the next job. The sandbox itself is the one :func:`command` builds,
-    with the inbox (the job being graded, read-only) as its only view of the grading workspace.
-    """
 
-    def __init__(self, slot: int, limits: Limits, setup: str, inbox: Path) -> None:
-        import socket
+class Sandbox:
+    """One long-lived sandbox (see the module docstring), the assignment's set-up imported once,
+    shared by the slots of an executor: each :meth:`run` is one job in namespaces of its own, and
+    several may run at once. When a job's clean-up fails (a process of it still alive
+    :data:`CLEANUP_S` after its kill), or the sandbox stops answering, it is marked ``broken`` and
+    must be replaced, never reused. ``inbox`` is its view of the jobs, ``/jobs`` inside."""
 
-        self.uid, self.limits, self.inbox = sandbox_uid(slot), limits, inbox
+    def __init__(self, limits: Limits, setup: str, inbox: Path, log: Path, uid: int | None = None,
+                 cleanup_s: float | None = None, as_root: bool | None = None) -> None:
+        self.limits, self.inbox, self.log, self.broken = limits, inbox, log, False
+        cleanup_s = CLEANUP_S if cleanup_s is None else cleanup_s
         inbox.mkdir(parents=True, exist_ok=True)
         os.chmod(inbox, 0o755)
         self.sock, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        rl = {"as": limits.memory_bytes, "cpu": limits.cpu_s, "nproc": limits.nproc, "fsize": limits.fsize_bytes,
-              "nofile": limits.nofile, "core": 0}
-        cmd = command(inbox, self.uid, limits, child.fileno())
-        cmd = self._as_zygote(cmd, child.fileno(), json.dumps(rl))
-        self.log = inbox.parent / f"{inbox.name}.log"
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                         pass_fds=(child.fileno(),), start_new_session=True)
-        child.close()
-        self._send({"op": "warm", "setup": setup})
-        answer = self._receive(limits.startup_s)
-        if not answer.get("ok"):
+        info_r, info_w = os.pipe()
+        as_root = os.geteuid() == 0 if as_root is None else as_root
+        cmd = command(inbox, uid, limits, child.fileno(), info_w, cleanup_s, privileged=as_root)
+        self.proc = None
+        self._sandbox_pid: int | None = None
+        self._sending = threading.Lock()
+        self._waiting: dict[int, queue.Queue] = {}  # job id -> where its "exit" answer goes
+        self._ids = itertools.count()
+        self._reader: threading.Thread | None = None
+        try:
+            with open(self.log, "wb") as log_file:
+                self.proc = _SPAWNER.popen(cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+                                           pass_fds=(child.fileno(), info_w), start_new_session=True)
+            os.close(info_w)
+            child.close()
+            self._sandbox_pid = self._read_sandbox_pid(info_r, limits.startup_s)
+            try:
+                self._send({"op": "warm", "setup": setup})
+                answer = self._receive(limits.startup_s)
+            except WorkerBroken:
+                raise WorkerBroken(self.died("did not start")) from None
+            if not answer.get("ok"):
+                raise WorkerBroken(f"the grader's set-up failed in the sandbox: {answer.get('error')}")
+        except BaseException:
             self.close()
-            raise WorkerBroken(f"the grader's set-up failed in the sandbox: {answer.get('error')}")
+            raise
+        finally:
+            os.close(info_r)
+        self._reader = threading.Thread(target=self._read_answers, name="sandbox-answers", daemon=True)
+        self._reader.start()
 
-    def _as_zygote(self, cmd: list[str], fd: int, limits_json: str) -> list[str]:
-        """The sandbox command with the zygote as its program, privileged enough to switch uid."""
-        cmd = [a for a in cmd if not a.startswith(("--as=", "--cpu=", "--nproc=", "--fsize="))]
-        at = cmd.index("/usr/bin/setpriv")
-        python = next(a for a in cmd[at:] if a.endswith("/python"))
-        caps = []
-        for cap in ("CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_KILL"):
-            caps += ["--cap-add", cap]
-        head = cmd[:at - 1]  # up to the "--" before setpriv
-        jobs = head.index("/job")
-        head[jobs] = "/jobs"
-        return head + caps + ["--", python, "-I", "/grader/runner.py", "--zygote", f"--control-fd={fd}",
-                                            f"--uid={self.uid}", f"--limits={limits_json}"]
+    def _read_sandbox_pid(self, info_r: int, timeout: float) -> int:
+        """bwrap's --info-fd gives the sandbox's first process; its end is the end of every process
+        in the sandbox (it is PID 1 there). An empty read means bwrap failed to start."""
+        ready = selectors.DefaultSelector()
+        ready.register(info_r, selectors.EVENT_READ)
+        data = b""
+        stop = time.monotonic() + timeout
+        try:
+            while b"}" not in data and time.monotonic() < stop:
+                if ready.select(timeout=stop - time.monotonic()):
+                    chunk = os.read(info_r, 4096)
+                    if not chunk:
+                        break
+                    data += chunk
+        finally:
+            ready.close()
+        try:
+            return int(json.loads(data)["child-pid"])
+        except (ValueError, KeyError, TypeError):
+            raise WorkerBroken(self.died("did not start")) from None
+
+    def died(self, what: str) -> str:
+        """One line for the user: what happened and the last line of the sandbox's log."""
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            lines = [line.strip() for line in self.log.read_text(errors="replace").splitlines() if line.strip()]
+        except OSError:
+            lines = []
+        tail = lines[-1][:300] if lines else "its log is empty"
+        return f"the sandbox {what}: {tail} (log: {self.log})"
 
     def _send(self, message: dict, fds: list[int] | None = None) -> None:
-        import socket
-
         try:
-            socket.send_fds(self.sock, [json.dumps(message).encode()], fds or [])
-        except OSError as exc:
-            raise WorkerBroken(f"the worker's sandbox is gone ({exc})") from None
+            with self._sending:
+                socket.send_fds(self.sock, [json.dumps(message).encode()], fds or [])
+        except OSError:
+            self.broken = True
+            raise WorkerBroken(self.died("is gone")) from None
 
     def _receive(self, timeout: float) -> dict:
+        """The next answer on the control socket (before the answer reader runs: the set-up's)."""
         ready = selectors.DefaultSelector()
         ready.register(self.sock, selectors.EVENT_READ)
         try:
             if not ready.select(timeout=timeout):
-                raise WorkerBroken("the worker's sandbox did not answer")
+                raise WorkerBroken(f"the sandbox did not answer within {timeout:g} s (log: {self.log})")
             data = self.sock.recv(1 << 16)
+        except OSError:
+            data = b""
         finally:
             ready.close()
         if not data:
-            tail = self.log.read_text(errors="replace")[-1500:] if self.log.exists() else ""
-            raise WorkerBroken(f"the worker's sandbox closed its channel; its log ends:\n{tail}")
+            raise WorkerBroken(self.died("closed its channel"))
         return json.loads(data)
 
-    def run(self, job: str, cells: dict[int, float], probes: dict[str, float], deadline: float) -> Attempt:
-        """Run ``inbox/<job>`` once; kill it when the cell or probe in progress overruns."""
+    def _read_answers(self) -> None:
+        """Hand each job's "exit" answer to the job waiting for it; when the channel closes, every
+        waiting job learns that the sandbox is gone."""
+        while True:
+            try:
+                data = self.sock.recv(1 << 16)
+            except OSError:
+                data = b""
+            if not data:
+                self.broken = True
+                for waiting in list(self._waiting.values()):
+                    waiting.put(None)
+                return
+            answer = json.loads(data)
+            waiting = self._waiting.get(answer.get("id"))
+            if waiting is not None:
+                waiting.put(answer)
+
+    def run(self, job: str, uid: int | None, cells: dict[int, float], probes: dict[str, float],
+            deadline: float) -> Attempt:
+        """Run ``inbox/<job>`` once as ``uid`` (None: the sandbox's own); kill it when the cell or
+        probe in progress overruns."""
         attempt = Attempt(in_progress=("startup",))
+        job_id = next(self._ids)
+        answers: queue.Queue = queue.Queue()
+        self._waiting[job_id] = answers
         read_fd, write_fd = os.pipe()
         out_read, out_write = os.pipe()
         try:
-            self._send({"op": "run", "job": f"/jobs/{job}"}, [write_fd, out_write])
+            self._send({"op": "run", "id": job_id, "job": f"/jobs/{job}", "uid": uid}, [write_fd, out_write])
+        except WorkerBroken:
+            os.close(read_fd)
+            os.close(out_read)
+            del self._waiting[job_id]
+            raise
         finally:
             os.close(write_fd)
             os.close(out_write)
@@ -343,33 +492,167 @@ class WarmWorker:
 
         def ended(timeout: float) -> bool:
             try:
-                status.update(self._receive(timeout))
-                return True
-            except WorkerBroken:
+                answer = answers.get(timeout=timeout)
+            except queue.Empty:
                 return False
+            if answer is None:
+                raise WorkerBroken(self.died("closed its channel"))
+            status.update(answer)
+            return True
 
         try:
             _watch(read_fd, attempt, self.limits, cells, probes, deadline, ended)
             if not status:
                 if attempt.killed:
-                    self._send({"op": "kill"})
-                status.update(self._receive(30.0))
+                    self._send({"op": "kill", "id": job_id})
+                if not ended(30.0 + CLEANUP_S):
+                    self.broken = True
+                    raise WorkerBroken(f"the sandbox did not answer for a job it had to stop (log: {self.log})")
         finally:
+            self._waiting.pop(job_id, None)
             os.close(read_fd)
             drainer.join(timeout=10)
+        if not status.get("clean", False):
+            self.broken = True  # a process of the job outlived it: never hand this sandbox to the next
+        if status.get("setup_failed") and not attempt.events:
+            self.broken = True
+            raise WorkerBroken(self.died("could not set up a job"))
         attempt.returncode = status.get("status")
         return attempt
 
     def close(self) -> None:
+        """Stop the sandbox and wait until every process in it is gone."""
+        self.broken = True
         try:
-            self.sock.close()
-        finally:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the answer reader
+        except OSError:
+            pass
+        self.sock.close()
+        if self.proc is not None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             self.proc.wait(timeout=30)
-            kill_uid(self.uid)  # the namespace dies with its init, asynchronously: make sure
+        if self._sandbox_pid is not None:
+            _wait_gone(self._sandbox_pid, 30.0)
+            self._sandbox_pid = None
+
+
+class SharedSandbox:
+    """The one sandbox the slots of an executor share, started by whichever slot first needs it and
+    replaced, once, by whichever first finds it broken (the jobs still running in the old one end
+    with :class:`WorkerBroken` and are run again by their slots)."""
+
+    def __init__(self, limits: Limits, setup: str, inbox: Path, log: Path, cleanup_s: float | None = None) -> None:
+        self.limits, self.setup, self.inbox, self.log, self.cleanup_s = limits, setup, inbox, log, cleanup_s
+        self.current: Sandbox | None = None
+        self.troubled = False  # a sandbox failed to start or was replaced: its log is worth keeping
+        self._closed = False
+        self._lock = threading.Lock()
+        self._started = 0
+
+    def get(self) -> Sandbox:
+        with self._lock:
+            if self.current is None or self.current.broken:
+                if self.current is not None:
+                    self.troubled = True
+                    self.current.close()
+                    self.current = None
+                log = self.log if not self._started else self.log.with_suffix(f".{self._started}.log")
+                self._started += 1
+                try:
+                    self.current = Sandbox(self.limits, self.setup, self.inbox, log, cleanup_s=self.cleanup_s)
+                except BaseException:
+                    self.troubled = True
+                    raise
+                if self._closed:  # closed while this one booted: nobody may use it
+                    self.current.close()
+                    self.current = None
+                    raise WorkerBroken("the sandbox was closed while it started")
+            return self.current
+
+    def boot(self) -> None:
+        """Start the sandbox in the background; whoever first needs it waits for it (or, when it
+        could not start, starts another and gets that one's error)."""
+        def start() -> None:
+            try:
+                self.get()
+            except BaseException:  # noqa: BLE001 - the first slot tries again and reports it
+                pass
+
+        threading.Thread(target=start, name="sandbox-boot", daemon=True).start()
+
+    def close(self) -> None:
+        """Stop the sandbox; one still booting in the background is stopped as soon as it is up."""
+        self._closed = True
+        if not self._lock.acquire(blocking=False):
+            return  # a sandbox is starting: get() closes it when it is up
+        try:
+            if self.current is not None:
+                self.current.close()
+                self.current = None
+        finally:
+            self._lock.release()
+
+
+class WarmWorker:
+    """One slot's view of a sandbox: a folder of its own in the sandbox's inbox and, as root, a uid
+    of its own (claimed for the slot's lifetime). Without ``shared`` it starts a sandbox of its own
+    at once, whose inbox is ``inbox`` itself."""
+
+    def __init__(self, limits: Limits, setup: str, inbox: Path, as_root: bool | None = None,
+                 cleanup_s: float | None = None, log: Path | None = None,
+                 shared: SharedSandbox | None = None) -> None:
+        self.limits, self.inbox = limits, inbox
+        self.uid, self._claim = claim_uid() if (os.geteuid() == 0 if as_root is None else as_root) else (None, None)
+        self._own = shared is None
+        self.shared = shared or SharedSandbox(limits, setup, inbox, log or inbox.parent / f"{inbox.name}.log", cleanup_s)
+        inbox.mkdir(parents=True, exist_ok=True)
+        os.chmod(inbox, 0o755)
+        self.job_prefix = "" if inbox == self.shared.inbox else f"{inbox.relative_to(self.shared.inbox)}/"
+        try:
+            self.shared.get()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def sandbox(self) -> Sandbox | None:
+        return self.shared.current
+
+    @property
+    def broken(self) -> bool:
+        return self.shared.current is None or self.shared.current.broken
+
+    @property
+    def log(self) -> Path:
+        return self.shared.current.log if self.shared.current else self.shared.log
+
+    def run(self, job: str, cells: dict[int, float], probes: dict[str, float], deadline: float) -> Attempt:
+        return self.shared.get().run(self.job_prefix + job, self.uid, cells, probes, deadline)
+
+    def close(self) -> None:
+        if self._own:
+            self.shared.close()
+        if self._claim is not None:
+            self._claim.close()  # only now may another worker take this uid
+            self._claim = None
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    """Wait until process ``pid`` (the sandbox's PID 1: its end waits for all the others) is gone."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        ready = selectors.DefaultSelector()
+        ready.register(pidfd, selectors.EVENT_READ)
+        ready.select(timeout=timeout)
+        ready.close()
+    finally:
+        os.close(pidfd)
 
 
 def describe_exit(attempt: Attempt, limits: Limits) -> tuple[str, str]:
@@ -402,5 +685,5 @@ def prepare_dir(base: Path) -> Path:
     return base
 
 
-__all__ = ["Attempt", "Limits", "SandboxUnavailable", "WarmWorker", "WorkerBroken", "check_available", "command",
-           "describe_exit", "execute", "unconfined_command"]
+__all__ = ["Attempt", "Limits", "Sandbox", "SandboxError", "SandboxUnavailable", "SharedSandbox", "WarmWorker", "WorkerBroken", "check_available",
+           "claim_uid", "command", "describe_exit", "execute", "inbox_folder", "uids_claimed", "unconfined_command"]

@@ -131,10 +131,10 @@ def _digests(paths) -> dict[Path, str]:
 
 
 def _sandbox_processes() -> list[str]:
-    """The processes of this run's sandboxes: their uids are this process's own range (another
-    grading run on the machine has another one)."""
+    """The processes of this run's sandboxes: their uids are the ones this process claimed (another
+    grading run on the machine claims others)."""
     out = subprocess.run(["ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout
-    mine = range(sandbox.UID_BASE, sandbox.UID_BASE + sandbox.MAX_WORKERS)
+    mine = sandbox.uids_claimed()
     return [line for line in out.splitlines() if line.split() and int(line.split()[0]) in mine]
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import subprocess
 import sys
 import zipfile
@@ -324,8 +325,11 @@ def test_sandbox_command_binds_nothing_of_the_course(tmp_path):
     for forbidden in ("solutions", "exercises", "grading", "assignments", "tests"):
         assert not any(forbidden in b.split("/") for b in binds), (forbidden, binds)
     assert str(ROOT) not in binds and "/" not in binds
-    assert "--unshare-net" in cmd and "--die-with-parent" in cmd and "--nproc=64" in cmd
-    assert any(a.startswith("--as=") for a in cmd) and "--reuid=61000" in cmd
+    assert "--unshare-net" in cmd and "--die-with-parent" in cmd
+    assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "--remount-ro"] == ["/dev", "/"]  # read-only but the jobs' tmpfs
+    # every job's init applies the limits and the worker's uid (the zygote's configuration)
+    config = json.loads(next(a for a in cmd if a.startswith("--config="))[len("--config="):])
+    assert (config["uid"], config["limits"]["nproc"], config["limits"]["as"]) == (61000, 64, sandbox.Limits().memory_bytes)
 
 
 @pytest.mark.slow

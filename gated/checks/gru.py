@@ -442,8 +442,8 @@ def _flow_jacobian(problem: dict, bias_z: float | None, reset: str = "after", on
             h_before = p["h0"]
             for x_t in p["x"][:-1]:
                 h_before = step(x_t, h_before)
-        return torch.autograd.functional.jacobian(lambda s: run(s, p["x"][-1:]), h_before)[:, 0, :]
-    return torch.autograd.functional.jacobian(lambda s: run(s, p["x"]), p["h0"])[:, 0, :]
+        return torch.autograd.functional.jacobian(lambda s: run(s, p["x"][-1:]), h_before, vectorize=True)[:, 0, :]
+    return torch.autograd.functional.jacobian(lambda s: run(s, p["x"]), p["h0"], vectorize=True)[:, 0, :]
 
 
 def flow_values(case, ord=2, reset="after", one_step=False, swap=False, both=False) -> dict:
