@@ -37,8 +37,9 @@ strict-book: $(STAMP)
 system-deps:
 	tools/system-deps.sh
 
+# --durations: the slowest tests named at the end of every run (CI's log), to keep the suite short
 test: $(STAMP) system-deps
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=20
 
 # The developer's edit-test loop: every test not marked slow, so no strict from-scratch book build,
 # no browser and no sandboxed grading run (make test, which CI runs, still runs them all).
