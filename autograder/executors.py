@@ -58,10 +58,10 @@ class Job:
         folder = sandbox.prepare_dir(folder)
         index, chunks, offset = {}, [], 0
         for name, array in self.arrays.items():
-            array = np.ascontiguousarray(array)
+            array = np.asarray(array)
             if array.dtype.hasobject:
                 raise ValueError(f"a case's array {name} holds Python objects")
-            data = array.tobytes()
+            data = array.tobytes(order="C")  # whatever its layout (np.ascontiguousarray would make a 0-d array 1-d)
             index[name] = {"dtype": array.dtype.str, "shape": list(array.shape), "offset": offset,
                            "length": len(data)}
             chunks.append(data)
