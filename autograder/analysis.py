@@ -29,6 +29,7 @@ import ast
 import importlib
 import importlib.util
 import numbers
+import threading
 import types
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,6 +112,12 @@ class Unreadable(ValueError):
     """Code the runner could run but the analysis cannot read: too long, or nested too deeply."""
 
 
+# CPython 3.11 keeps the depth of the syntax tree it is building in state shared by every thread, so
+# two threads parsing at once can fail with "SystemError: AST constructor recursion depth mismatch"
+# (python/cpython#106905): the grader's worker threads parse one at a time.
+_PARSING = threading.Lock()
+
+
 def parse(source: str) -> ast.Module | None:
     """The cell's syntax tree (magics translated), or None when it does not compile (it cannot run);
     raises :class:`Unreadable` for code too long or too deeply nested to check."""
@@ -118,7 +125,9 @@ def parse(source: str) -> ast.Module | None:
         raise Unreadable(f"an answer of {len(source) // 1024} KiB, longer than the {MAX_SOURCE // 1024} KiB the "
                          "grader checks")
     try:
-        return ast.parse(python_source(source))
+        python = python_source(source)
+        with _PARSING:
+            return ast.parse(python)
     except (SyntaxError, ValueError):
         return None
     except (RecursionError, MemoryError):

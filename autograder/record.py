@@ -117,6 +117,7 @@ class Writer:
 
         warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's add_submission triggers it
         self.gb = Gradebook(db_url)  # one connection for the run: this is the only writer
+        self._cell_rows = None  # see _cells
         (workspace / "nbgrader_config.py").write_text(course_config(workspace, db_url))
         if source is not None:
             target = workspace / "source" / spec.name / spec.notebook
@@ -125,7 +126,7 @@ class Writer:
 
     # ---------------------------------------------------------------- gradebook
     def record(self, outcome) -> None:
-        from nbgrader.api import MissingEntry
+        from nbgrader.api import Comment, Grade, MissingEntry
 
         spec, student = self.spec, outcome.student
         by_id = {c.grade_id: c for c in outcome.checks}
@@ -142,19 +143,27 @@ class Writer:
                 submission = gb.add_submission(spec.name, student)
             # formgrader counts a submission as autograded when this equals submitted/'s timestamp.txt
             submission.timestamp = timestamp
-            notebook = gb.find_notebook(self.nb_id, spec.name)
-            for cell in notebook.grade_cells:
-                grade = gb.find_grade(cell.name, self.nb_id, spec.name, student)
-                result = by_id.get(cell.name)
+            grade_cells, solution_cells = self._cells()
+            # the submission's grades and comments in one query each, not one query per cell
+            submitted = gb.find_submission_notebook(self.nb_id, spec.name, student)
+            grades = {g.cell_id: g for g in gb.db.query(Grade).filter(Grade.notebook_id == submitted.id)}
+            comments = {c.cell_id: c for c in gb.db.query(Comment).filter(Comment.notebook_id == submitted.id)}
+            for cell_id, name, max_score in grade_cells:
+                grade = grades.get(cell_id)
+                if grade is None:
+                    raise MissingEntry(f"No such grade: {spec.name}/{self.nb_id}/{name} for {student}")
+                result = by_id.get(name)
                 if result is not None:
-                    grade.auto_score = min(result.score, cell.max_score)
+                    grade.auto_score = min(result.score, max_score)
                     grade.needs_manual_grade = grade.manual_score is not None
                 else:  # a manually graded cell (written answer) or a test without a grading spec
                     grade.auto_score = None
                     grade.needs_manual_grade = True
-            for cell in notebook.solution_cells:
-                comment = gb.find_comment(cell.name, self.nb_id, spec.name, student)
-                answered = outcome.answers.get(cell.name)
+            for cell_id, name in solution_cells:
+                comment = comments.get(cell_id)
+                if comment is None:
+                    raise MissingEntry(f"No such comment: {spec.name}/{self.nb_id}/{name} for {student}")
+                answered = outcome.answers.get(name)
                 comment.auto_comment = None if answered and not outcome.fatal else "No response."
             gb.db.commit()
         except Exception:
@@ -163,6 +172,16 @@ class Writer:
         self._write_submitted(outcome, files)
         self._write_autograded(outcome)
         self._write_feedback(outcome, files)
+
+    def _cells(self) -> tuple[list[tuple[str, str, float]], list[tuple[str, str]]]:
+        """The notebook's grade cells (id, name, max_score) and solution cells (id, name), read
+        from the gradebook once per run: the release is made before the first submission is
+        recorded and nothing else writes the gradebook during the run."""
+        if self._cell_rows is None:
+            notebook = self.gb.find_notebook(self.nb_id, self.spec.name)
+            self._cell_rows = ([(c.id, c.name, c.max_score) for c in notebook.grade_cells],
+                               [(c.id, c.name) for c in notebook.solution_cells])
+        return self._cell_rows
 
     # ---------------------------------------------------------------- files
     def _student_dir(self, kind: str, student: str) -> Path:

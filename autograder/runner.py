@@ -1,7 +1,8 @@
 """The program that runs one submission INSIDE the sandbox (stdlib, numpy, IPython; torch for the guards).
 
 Usage: ``python runner.py JOB_DIR --events-fd=N``. ``JOB_DIR/job.json`` holds the setup source, the
-cells to execute in order, the probes' sources and the cases (arrays as ``.npy`` files next to it).
+cells to execute in order, the probes' sources and the cases (their arrays' bytes in ``arrays.bin``
+next to it, indexed in job.json: see :class:`Arrays`).
 Everything goes back as JSON lines on file descriptor N: the start and end of every cell and probe,
 and each probe's result between its probe's start and end (arrays as base64 ``.npy`` bytes, never
 pickle); the sandbox has no writable folder on the host. Nothing here is trusted by the grader:
@@ -106,11 +107,43 @@ def run_limited(seconds: float, fn, *args):
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def load_inputs(job_dir: str, spec: dict) -> dict:
+class Arrays:
+    """The cases' arrays: ``arrays.bin``'s bytes, read once before any student code runs (an
+    immutable ``bytes``), and job.json's index of them. Each case gets fresh arrays made from those
+    bytes, so what one probe's code does to its inputs never reaches the next case. The index is
+    checked whole first: a plain numeric dtype (never an object one, so nothing is unpickled), a
+    shape and a place that fit the bytes; anything else is refused before the set-up runs."""
+
+    def __init__(self, job_dir: str, index: dict) -> None:
+        if not isinstance(index, dict):
+            raise ValueError("the arrays' index is not a mapping")
+        self.data = b""
+        if index:
+            with open(os.path.join(job_dir, "arrays.bin"), "rb") as fh:
+                self.data = fh.read()
+        self.index = {}
+        for name, entry in index.items():
+            dtype = np.dtype(str(entry["dtype"]))
+            shape, offset, length = tuple(entry["shape"]), entry["offset"], entry["length"]
+            if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+                raise ValueError(f"array {name}: dtype {dtype} refused")
+            if not all(type(n) is int and n >= 0 for n in (*shape, offset, length)) \
+                    or length != dtype.itemsize * int(np.prod(shape, dtype=np.int64)) \
+                    or offset + length > len(self.data):
+                raise ValueError(f"array {name}: shape {shape} at {offset}+{length} does not fit the data")
+            self.index[name] = (dtype, shape, offset, length)
+
+    def get(self, name: str) -> np.ndarray:
+        dtype, shape, offset, length = self.index[name]
+        return np.frombuffer(self.data, dtype, length // dtype.itemsize if dtype.itemsize else 0,
+                             offset).reshape(shape).copy()
+
+
+def load_inputs(arrays: Arrays, spec: dict) -> dict:
     inputs = {}
     for key, item in spec.items():
         if item["type"] == "npy":
-            inputs[key] = np.load(os.path.join(job_dir, item["file"]), allow_pickle=False)
+            inputs[key] = arrays.get(item["file"])
         else:
             inputs[key] = item["value"]
     return inputs
@@ -319,6 +352,7 @@ def run_job(job_dir: str) -> None:
     ns["get_ipython"] = lambda: shell
     emit(ev="ready")
     try:
+        arrays = Arrays(job_dir, job.get("arrays", {}))
         if job.get("setup"):
             exec(compile(job["setup"], "<setup>", "exec"), ns)  # noqa: S102 - trusted setup
         prepared: dict[str, Guard] = {}  # one Guard per distinct specification
@@ -347,13 +381,13 @@ def run_job(job_dir: str) -> None:
         except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt included
             emit(ev="cell", i=i, status="error", error=one_line(exc))
     for check in job["checks"]:
-        run_probes(job_dir, check, ns, guards[check["grade_id"]], skip_probes, job.get("max_array", 2**20))
+        run_probes(arrays, check, ns, guards[check["grade_id"]], skip_probes, job.get("max_array", 2**20))
     emit(ev="done")
     sys.stdout.flush()
     os._exit(0)  # do not run the student's atexit hooks or finalizers
 
 
-def run_probes(job_dir: str, check: dict, ns: dict, guard: Guard, skip_probes: set, max_array: int) -> None:
+def run_probes(arrays: Arrays, check: dict, ns: dict, guard: Guard, skip_probes: set, max_array: int) -> None:
     """Every case of one check, each between a ``probe start`` and a ``probe`` end event, its result
     (with what the guards saw) in between, as the parent's channel requires."""
     grade_id = check["grade_id"]
@@ -376,7 +410,7 @@ def run_probes(job_dir: str, check: dict, ns: dict, guard: Guard, skip_probes: s
         _SEEN.clear()
         status = "ok"
         try:
-            inputs = load_inputs(job_dir, case)
+            inputs = load_inputs(arrays, case)
             guard.arm()
             try:
                 result = run_limited(check["timeout_s"], probe, ns, inputs)

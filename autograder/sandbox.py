@@ -137,8 +137,8 @@ class WorkerBroken(SandboxError):
 
 def inbox_folder(fallback: Path) -> Path:
     """A private folder for the jobs' inboxes, on the RAM file system /dev/shm where there is one:
-    a job is a few hundred small files (the cases' arrays), which a disk writes and opens about a
-    hundred times slower. Otherwise a folder in ``fallback``."""
+    every attempt writes its job (job.json and the cases' arrays.bin) afresh, and a disk would add
+    its own latency to each. Otherwise a folder in ``fallback``."""
     import tempfile
 
     shm = Path("/dev/shm")

@@ -446,11 +446,23 @@ def _flow_jacobian(problem: dict, bias_z: float | None, reset: str = "after", on
     return torch.autograd.functional.jacobian(lambda s: run(s, p["x"]), p["h0"], vectorize=True)[:, 0, :]
 
 
-def flow_values(case, ord=2, reset="after", one_step=False, swap=False, both=False) -> dict:
-    """The two gradient-flow norms of a case: right (the defaults) or with one mistake."""
+def flow_values(case, ord=2, reset="after", one_step=False, swap=False, both=False,
+                jacobians: dict | None = None) -> dict:
+    """The two gradient-flow norms of a case: right (the defaults) or with one mistake.
+    ``jacobians``: a dict kept over the calls on one case, so that a mistake that changes only the
+    norm or the order of the answers reuses the Jacobians already computed (the same tensors)."""
     problem = _flow_problem(case)
-    a = torch.linalg.matrix_norm(_flow_jacobian(problem, None, reset, one_step), ord=ord)
-    b = torch.linalg.matrix_norm(_flow_jacobian(problem, 3.0, reset, one_step, both), ord=ord)
+
+    def jacobian(bias_z, both_):
+        key = (bias_z, reset, one_step, both_)
+        if jacobians is None:
+            return _flow_jacobian(problem, bias_z, reset, one_step, both_)
+        if key not in jacobians:
+            jacobians[key] = _flow_jacobian(problem, bias_z, reset, one_step, both_)
+        return jacobians[key]
+
+    a = torch.linalg.matrix_norm(jacobian(None, False), ord=ord)
+    b = torch.linalg.matrix_norm(jacobian(3.0, both), ord=ord)
     if swap:
         a, b = b, a
     return {"norm": float(a), "norm_keep": float(b)}
@@ -491,11 +503,13 @@ def _judge_flow(cases, results) -> Verdict:
             lines.append(f"{label}: gradient_flow_norms {result['bad']}")
             continue
         got = {key: float(np.asarray(result["out." + key]).reshape(-1)[0]) for key in FLOW_ANSWERS}
-        want = flow_values(case)
+        jacobians: dict = {}
+        want = flow_values(case, jacobians=jacobians)
         if close(got, want):
             first_right = first_right or got
             continue
-        key = next((key for key, kw in FLOW_MISTAKES if close(got, flow_values(case, **kw))), None)
+        key = next((key for key, kw in FLOW_MISTAKES if close(got, flow_values(case, **kw, jacobians=jacobians))),
+                   None)
         if key:
             named.append(f"gradient flow: {MISTAKES[key]}")
         for name in FLOW_ANSWERS:
