@@ -100,6 +100,21 @@ made["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 print(json.dumps(made))
 '''
 
+SCRATCH = ("/tmp", "/work/submission", "/dev/shm")  # what AFTER lists: the folders a job may write
+
+
+def fresh_scratch() -> tuple[dict[str, list[str]], dict[str, int]]:
+    """What a fresh job's scratch folders hold, as AFTER reports them: nothing, but for the read-only
+    mount points of library paths the sandbox binds under one of them (a course and its virtual
+    environment checked out under /tmp); returns (entries, inodes used) per folder."""
+    entries, inodes = {}, {}
+    for folder in SCRATCH:
+        below = [Path(p).relative_to(folder) for p in sandbox.library_paths() if Path(p).is_relative_to(folder)]
+        entries[folder] = sorted({rel.parts[0] for rel in below})
+        inodes[folder] = 1 + len({rel.parts[:i] for rel in below for i in range(1, len(rel.parts) + 1)})
+    return entries, inodes
+
+
 AFTER = r'''
 import json, os, socket
 scratch = ("/tmp", "/work/submission", "/dev/shm")

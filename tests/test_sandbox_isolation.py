@@ -102,9 +102,9 @@ def test_nothing_a_job_leaves_reaches_the_next_job_in_the_worker(reports, who):
     for folder in ("/tmp", "/work/submission", "/dev/shm"):
         depth, files, mib = leave[folder]
         assert depth > 1000 and files > 1000 and mib >= 31, (folder, leave[folder])  # deep, out of inodes, full
+    entries, inodes = isolation.fresh_scratch()  # empty, but for a course's mount points under /tmp
     assert after == {"done": True, "errors": [], "broken": False, "pids": [1, 2], "socket_reached": False,
-                     "entries": {"/tmp": [], "/work/submission": [], "/dev/shm": []},
-                     "used": {"/tmp": [0, 1], "/work/submission": [0, 1], "/dev/shm": [0, 1]},
+                     "entries": entries, "used": {folder: [0, n] for folder, n in inodes.items()},
                      "sysv": {"shm": [], "sem": [], "msg": []}}
 
 
@@ -149,7 +149,7 @@ def test_an_honest_student_after_a_hostile_one_in_the_same_worker_scores_full(tm
     by = {o.student: o for o in summary.outcomes}
     seen = json.loads(by["b-honest"].output_excerpt.strip().splitlines()[-1])
     assert (by["a-hostile"].score, by["b-honest"].score) == (3.0, 3.0)
-    assert seen["entries"] == {"/tmp": [], "/work/submission": [], "/dev/shm": []} and seen["pids"] == [1, 2]
+    assert seen["entries"] == isolation.fresh_scratch()[0] and seen["pids"] == [1, 2]
 
 
 # ------------------------------------------------------------------ clean-up failures and start-up failures
